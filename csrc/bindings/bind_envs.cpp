@@ -1,0 +1,7 @@
+#include "bindings/register.h"
+
+namespace fastrl::bindings {
+
+void register_envs(pybind11::module_& /*m*/) {}
+
+}  // namespace fastrl::bindings

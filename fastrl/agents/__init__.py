@@ -1,0 +1,1 @@
+"""Thin PyTorch agents: one algorithm per file, each readable top to bottom."""
