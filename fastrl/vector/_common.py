@@ -1,0 +1,62 @@
+"""Argument checks shared by every vector env kind."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+from gymnasium.vector import AutoresetMode
+
+_AUTORESET_NAMES = {mode.value: mode for mode in AutoresetMode}
+
+
+def parse_autoreset_mode(autoreset_mode: str | AutoresetMode) -> AutoresetMode:
+    """``"next_step"`` / ``"same_step"`` / ``"disabled"`` (any case) or an ``AutoresetMode`` -> ``AutoresetMode``."""
+    if isinstance(autoreset_mode, AutoresetMode):
+        return autoreset_mode
+    if isinstance(autoreset_mode, str) and autoreset_mode.lower() in _AUTORESET_NAMES:
+        return _AUTORESET_NAMES[autoreset_mode.lower()]
+    raise ValueError(
+        f"autoreset_mode must be one of {sorted(_AUTORESET_NAMES)} or a gymnasium.vector.AutoresetMode, "
+        f"got {autoreset_mode!r}"
+    )
+
+
+def check_num_envs(num_envs: Any) -> int:
+    """A positive Python or numpy integer."""
+    if isinstance(num_envs, bool) or not isinstance(num_envs, numbers.Integral):
+        raise TypeError(f"num_envs must be an int, got {type(num_envs).__name__}")
+    if num_envs < 1:
+        raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+    return int(num_envs)
+
+
+def check_num_threads(num_threads: Any) -> int | None:
+    """``None`` (choose automatically) or a positive integer."""
+    if num_threads is None:
+        return None
+    if isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral):
+        raise TypeError(f"num_threads must be an int or None, got {type(num_threads).__name__}")
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+    return int(num_threads)
+
+
+def check_seed(seed: Any, num_envs: int, name: str = "seed") -> list[int] | None:
+    """``None``, an int (env i gets ``seed + i``) or a sequence of ``num_envs`` ints -> per-env seeds."""
+    if seed is None:
+        return None
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        if seed < 0:
+            raise ValueError(f"{name} must be non-negative, got {seed}")
+        return [int(seed) + i for i in range(num_envs)]
+    try:
+        seeds = list(seed)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, a sequence of ints or None, got {type(seed).__name__}") from None
+    if len(seeds) != num_envs:
+        raise ValueError(f"{name} has {len(seeds)} entries, expected num_envs={num_envs}")
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0:
+            raise ValueError(f"{name} entries must be non-negative ints, got {s!r}")
+    return [int(s) for s in seeds]
