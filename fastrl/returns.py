@@ -64,7 +64,9 @@ class ArgumentTypeError(TypeError, ValueError):
 # Kernels. Each `_*_block` handles the envs [lo, hi) of C-contiguous (T, N) arrays: a reverse (or
 # forward, for n-step) loop over t, and inside it a loop over the env axis, contiguous in memory and
 # free of loop-carried dependencies (the recursion runs through `carry`, one slot per env), so LLVM
-# vectorizes it. Flags are bool arrays; `term ? a : b` selects are branch-free. All arithmetic stays
+# vectorizes it. Flags are bool arrays. Every element is loaded unconditionally before the
+# `a if flag else b` choices: numba lowers those as branches, and LLVM turns them into branch-free
+# selects (and the loop into SIMD code) only when no load hides inside a branch. All arithmetic stays
 # in the input dtype: the scalars arrive already cast, and no float literal appears in the math.
 # ---------------------------------------------------------------------------------------------------
 
@@ -77,14 +79,16 @@ def _discounted_block(r, nv, term, trunc, gamma, out, lo, hi):  # pragma: no cov
     t = T - 1
     rt, nvt, te, ot = r[t, lo:hi], nv[t, lo:hi], term[t, lo:hi], out[t, lo:hi]
     for j in range(w):
-        g = rt[j] if te[j] else rt[j] + gamma * nvt[j]
+        x, xnv = rt[j], nvt[j]
+        g = x if te[j] else x + gamma * xnv
         carry[j] = g
         ot[j] = g
     for t in range(T - 2, -1, -1):
         rt, nvt, te, tr, ot = r[t, lo:hi], nv[t, lo:hi], term[t, lo:hi], trunc[t, lo:hi], out[t, lo:hi]
         for j in range(w):
-            nxt = nvt[j] if tr[j] else carry[j]
-            g = rt[j] if te[j] else rt[j] + gamma * nxt
+            x, xnv, c = rt[j], nvt[j], carry[j]
+            nxt = xnv if tr[j] else c
+            g = x if te[j] else x + gamma * nxt
             carry[j] = g
             ot[j] = g
 
@@ -98,8 +102,9 @@ def _gae_block(r, v, nv, term, trunc, gamma, gamma_lam, adv, ret, lo, hi):  # pr
         rt, vt, nvt = r[t, lo:hi], v[t, lo:hi], nv[t, lo:hi]
         te, tr, at, gt = term[t, lo:hi], trunc[t, lo:hi], adv[t, lo:hi], ret[t, lo:hi]
         for j in range(w):
-            delta = rt[j] - vt[j] if te[j] else rt[j] + gamma * nvt[j] - vt[j]
-            a = delta if (te[j] or tr[j]) else delta + gamma_lam * carry[j]
+            x, xv, xnv, c = rt[j], vt[j], nvt[j], carry[j]
+            delta = x - xv if te[j] else x + gamma * xnv - xv
+            a = delta if (te[j] or tr[j]) else delta + gamma_lam * c
             carry[j] = a
             at[j] = a
             gt[j] = a + vt[j]
@@ -113,14 +118,16 @@ def _lambda_block(r, nv, term, trunc, gamma, lam, one_minus_lam, out, lo, hi):  
     t = T - 1
     rt, nvt, te, ot = r[t, lo:hi], nv[t, lo:hi], term[t, lo:hi], out[t, lo:hi]
     for j in range(w):
-        g = rt[j] if te[j] else rt[j] + gamma * nvt[j]
+        x, xnv = rt[j], nvt[j]
+        g = x if te[j] else x + gamma * xnv
         carry[j] = g
         ot[j] = g
     for t in range(T - 2, -1, -1):
         rt, nvt, te, tr, ot = r[t, lo:hi], nv[t, lo:hi], term[t, lo:hi], trunc[t, lo:hi], out[t, lo:hi]
         for j in range(w):
-            nxt = nvt[j] if tr[j] else one_minus_lam * nvt[j] + lam * carry[j]
-            g = rt[j] if te[j] else rt[j] + gamma * nxt
+            x, xnv, c = rt[j], nvt[j], carry[j]
+            nxt = xnv if tr[j] else one_minus_lam * xnv + lam * c
+            g = x if te[j] else x + gamma * nxt
             carry[j] = g
             ot[j] = g
 
