@@ -276,8 +276,13 @@ if hasattr(os, "register_at_fork"):
 
 def _chunk_envs(T: int, N: int) -> int:
     """Envs per parallel chunk, or 0 to run serially."""
+    if T * N < _PARALLEL_MIN_ELEMENTS or N < 2 * _MIN_CHUNK_ENVS:
+        return 0  # decided without asking numba, whose first question starts its thread pool
+    # a forked child of a process with a started pool can deadlock in it (measured with GNU OpenMP
+    # even before any parallel region ran): from here on, children stay serial
+    _pool_state["used"] = True
     threads = numba.get_num_threads()
-    if threads < 2 or T * N < _PARALLEL_MIN_ELEMENTS:
+    if threads < 2:
         return 0
     chunks = min(threads, N // _MIN_CHUNK_ENVS)
     if chunks < 2:
