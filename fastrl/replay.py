@@ -253,12 +253,12 @@ class ReplayBuffer(_core._ReplayCore):
             if out is None:
                 out = Batch(*(torch.empty(shape, dtype=_torch_dtype(dtype), pin_memory=bool(pin_memory))
                               for shape, dtype in shapes))
-            arrays = [_tensor_as_array(x, f"out.{name}") for x, name in zip(_checked_out(out), _FIELDS)]
+            arrays = [_tensor_as_array(x, f"out.{name}") for x, name in zip(_checked_out(out), _FIELDS, strict=True)]
         else:
             if out is None:
                 out = Batch(*(np.empty(shape, dtype) for shape, dtype in shapes))
             arrays = list(_checked_out(out))
-        for a, name, (shape, dtype) in zip(arrays, _FIELDS, shapes):
+        for a, name, (shape, dtype) in zip(arrays, _FIELDS, shapes, strict=True):
             if not isinstance(a, np.ndarray):
                 raise TypeError(f"out.{name} must be a numpy array, got {type(a).__name__}")
             if a.dtype != dtype:
