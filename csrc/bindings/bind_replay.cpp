@@ -230,31 +230,22 @@ class PyReplay {
   }
 
   // Allocates the batch arrays and fills them; returns a Batch (a tuple subclass).
+  // Arrays are made with numpy's C API and the Batch is filled in place: at a
+  // few microseconds per call, pybind11's generic array and tuple helpers would
+  // cost as much as the gather itself.
   py::object sample(py::handle batch_size, double beta) {
     const std::int64_t b = check_batch_size(batch_size);
-    std::vector<py::ssize_t> os = obs_shape_;
-    os.insert(os.begin(), b);
-    std::vector<py::ssize_t> as = action_shape_;
-    as.insert(as.begin(), b);
-    py::array obs(obs_dtype_, os), next_obs(obs_dtype_, os), action(action_dtype_, as);
-    py::array_t<float> reward(b), discount(b), weights(b);
-    py::array_t<std::int64_t> indices(b);
-    replay::BatchOut out{static_cast<std::uint8_t*>(obs.mutable_data()),
-                         static_cast<std::uint8_t*>(action.mutable_data()),
-                         reward.mutable_data(),
-                         static_cast<std::uint8_t*>(next_obs.mutable_data()),
-                         discount.mutable_data(),
-                         indices.mutable_data(),
-                         weights.mutable_data()};
+    py::object obs = new_array(obs_dtype_, b, obs_shape_), next_obs = new_array(obs_dtype_, b, obs_shape_);
+    py::object action = new_array(action_dtype_, b, action_shape_);
+    py::object reward = new_array(f32_, b, {}), discount = new_array(f32_, b, {}), weights = new_array(f32_, b, {});
+    py::object indices = new_array(i64_, b, {});
+    replay::BatchOut out{data_of<std::uint8_t>(obs), data_of<std::uint8_t>(action), data_of<float>(reward),
+                         data_of<std::uint8_t>(next_obs), data_of<float>(discount), data_of<std::int64_t>(indices),
+                         data_of<float>(weights)};
     run_sample(b, beta, out);
-    py::tuple fields(7);
-    fields[0] = std::move(obs);
-    fields[1] = std::move(action);
-    fields[2] = std::move(reward);
-    fields[3] = std::move(next_obs);
-    fields[4] = std::move(discount);
-    fields[5] = std::move(indices);
-    fields[6] = std::move(weights);
+    PyObject* fields[7] = {obs.release().ptr(),      action.release().ptr(),  reward.release().ptr(),
+                           next_obs.release().ptr(), discount.release().ptr(), indices.release().ptr(),
+                           weights.release().ptr()};
     return make_batch(fields);
   }
 
@@ -339,17 +330,41 @@ class PyReplay {
     return *t;
   }
 
-  static py::object make_batch(const py::tuple& fields) {
-    if (!batch_type()) return fields;
-    // tuple.__new__(Batch, fields): builds the NamedTuple without Python code.
-    py::tuple args = py::make_tuple(fields);
-    PyObject* r = PyTuple_Type.tp_new(reinterpret_cast<PyTypeObject*>(batch_type().ptr()), args.ptr(), nullptr);
-    if (r == nullptr) throw py::error_already_set();
+  // Builds Batch(*fields) (a NamedTuple, i.e. a tuple subclass) without running
+  // Python code; steals the seven references.
+  static py::object make_batch(PyObject* const* fields) {
+    PyTypeObject* type = batch_type() ? reinterpret_cast<PyTypeObject*>(batch_type().ptr()) : &PyTuple_Type;
+    PyObject* r = type == &PyTuple_Type ? PyTuple_New(7) : type->tp_alloc(type, 7);
+    if (r == nullptr) {
+      for (int i = 0; i < 7; ++i) Py_DECREF(fields[i]);
+      throw py::error_already_set();
+    }
+    for (int i = 0; i < 7; ++i) PyTuple_SET_ITEM(r, i, fields[i]);
     return py::reinterpret_steal<py::object>(r);
+  }
+
+  // A new C-contiguous array of shape (b, *shape) and the given dtype.
+  static py::object new_array(const py::dtype& dtype, std::int64_t b, const std::vector<py::ssize_t>& shape) {
+    Py_intptr_t dims[33];
+    if (shape.size() > 32) throw py::value_error("obs_shape/action_shape may have at most 32 axes");
+    dims[0] = static_cast<Py_intptr_t>(b);
+    for (std::size_t i = 0; i < shape.size(); ++i) dims[i + 1] = static_cast<Py_intptr_t>(shape[i]);
+    auto& api = py::detail::npy_api::get();
+    Py_INCREF(dtype.ptr());  // PyArray_NewFromDescr steals the descriptor
+    PyObject* a = api.PyArray_NewFromDescr_(api.PyArray_Type_, dtype.ptr(), static_cast<int>(shape.size() + 1), dims,
+                                            nullptr, nullptr, 0, nullptr);
+    if (a == nullptr) throw py::error_already_set();
+    return py::reinterpret_steal<py::object>(a);
+  }
+
+  template <typename T>
+  static T* data_of(const py::object& a) {
+    return reinterpret_cast<T*>(proxy(a)->data);
   }
 
   std::vector<py::ssize_t> obs_shape_, action_shape_, obs_num_envs_shape_, action_num_envs_shape_;
   py::dtype obs_dtype_, action_dtype_;
+  py::dtype f32_ = py::dtype::of<float>(), i64_ = py::dtype::of<std::int64_t>();
   std::unique_ptr<ReplayMemory> mem_;
 
  public:

@@ -133,8 +133,7 @@ void ReplayMemory::reroot(std::int32_t u) {
 void ReplayMemory::make_valid(std::int32_t s) {
   slots_[s].valid_pos = static_cast<std::int32_t>(valid_.size());
   valid_.push_back(s);
-  if (cfg_.prioritized)
-    tree_.set(s, std::max(std::pow(max_priority_, cfg_.alpha), std::numeric_limits<double>::min()));
+  if (cfg_.prioritized) tree_.set(s, max_leaf_);
 }
 
 void ReplayMemory::remove_valid(std::int32_t s) {
@@ -299,65 +298,107 @@ void ReplayMemory::sample(std::int64_t batch_size, double beta, const BatchOut& 
   if (batch_size > n)
     throw ArgumentError("batch_size", "batch_size " + std::to_string(batch_size) + " exceeds the " +
                                           std::to_string(n) + " sampleable transitions");
-  // Pick the slots first, so the gather below can prefetch.
+  // The gather runs in stages over chunks of picks, each stage prefetching what
+  // the next one reads (pick -> slot metadata, frame, action -> bootstrap slot
+  // -> its next observation). With a large ring every step is a cache miss;
+  // staging makes the misses of one chunk overlap instead of queueing one
+  // after the other, which keeps sample time nearly flat in capacity.
   constexpr std::int64_t kChunk = 64;
   std::int32_t picked[kChunk];
+  std::int64_t leaf[kChunk];
+  double mass[kChunk];
+  const double min_leaf = cfg_.prioritized ? tree_.min() : 1.0;
+  const std::uint8_t* const frames = frames_.data();
+  const std::uint8_t* const actions = actions_.data();
   for (std::int64_t i0 = 0; i0 < batch_size; i0 += kChunk) {
     const std::int64_t m = std::min(kChunk, batch_size - i0);
     if (cfg_.prioritized) {
+      // Stratified: draw i lands in the i-th of batch_size equal slices of the total.
       const double total = tree_.total();
       const double seg = total / static_cast<double>(batch_size);
       for (std::int64_t i = 0; i < m; ++i) {
-        double mass = (static_cast<double>(i0 + i) + rng_.uniform()) * seg;
-        if (mass >= total) mass = std::nextafter(total, 0.0);
-        picked[i] = static_cast<std::int32_t>(tree_.find(mass));
+        mass[i] = (static_cast<double>(i0 + i) + rng_.uniform()) * seg;
+        if (mass[i] >= total) mass[i] = std::nextafter(total, 0.0);
       }
+      tree_.find_many(mass, leaf, m);
+      for (std::int64_t i = 0; i < m; ++i) picked[i] = static_cast<std::int32_t>(leaf[i]);
     } else {
-      for (std::int64_t i = 0; i < m; ++i) picked[i] = valid_[rng_.below(static_cast<std::uint64_t>(n))];
+      for (std::int64_t i = 0; i < m; ++i) {
+        leaf[i] = static_cast<std::int64_t>(rng_.below(static_cast<std::uint64_t>(n)));
+        __builtin_prefetch(&valid_[leaf[i]]);
+      }
+      for (std::int64_t i = 0; i < m; ++i) picked[i] = valid_[leaf[i]];
     }
     for (std::int64_t i = 0; i < m; ++i) {
-      __builtin_prefetch(&slots_[picked[i]]);
-      __builtin_prefetch(frames_.data() + static_cast<std::size_t>(picked[i]) * frame_bytes_);
+      const auto s = static_cast<std::size_t>(picked[i]);
+      __builtin_prefetch(&slots_[s]);
+      __builtin_prefetch(frames + s * frame_bytes_);
+      __builtin_prefetch(actions + s * cfg_.action_bytes);
     }
-    const double min_leaf = cfg_.prioritized ? tree_.min() : 1.0;
+    for (std::int64_t i = 0; i < m; ++i) __builtin_prefetch(&slots_[slots_[picked[i]].boot]);
+    for (std::int64_t i = 0; i < m; ++i) {
+      const Slot& boot = slots_[slots_[picked[i]].boot];
+      if (boot.next_kind == kNextSlot) {
+        __builtin_prefetch(frames + static_cast<std::size_t>(boot.next_ref) * frame_bytes_);
+        if (cfg_.frame_stack > 1) __builtin_prefetch(&slots_[boot.next_ref]);
+      } else if (boot.next_kind == kNextSide) {
+        __builtin_prefetch(side_.at(boot.next_ref));
+      }
+    }
     for (std::int64_t i = 0; i < m; ++i) {
       const std::int32_t s = picked[i];
       const Slot& meta = slots_[s];
       const std::int64_t b = i0 + i;
       copy_obs(s, out.obs + b * cfg_.obs_bytes);
-      std::memcpy(out.action + b * cfg_.action_bytes, actions_.data() + static_cast<std::size_t>(s) * cfg_.action_bytes,
+      std::memcpy(out.action + b * cfg_.action_bytes, actions + static_cast<std::size_t>(s) * cfg_.action_bytes,
                   cfg_.action_bytes);
       out.reward[b] = meta.reward;
       out.discount[b] = meta.discount;
       out.indices[b] = static_cast<std::int64_t>(meta.id);
       copy_next_obs(meta.boot, out.next_obs + b * cfg_.obs_bytes);
+    }
+    if (cfg_.prioritized) {
       // w_i = (N P(i))**-beta / max_j (N P(j))**-beta = (p_i / p_min)**-beta
-      out.weights[b] = cfg_.prioritized ? static_cast<float>(std::pow(tree_.get(s) / min_leaf, -beta)) : 1.0f;
+      for (std::int64_t i = 0; i < m; ++i)
+        out.weights[i0 + i] = beta == 0.0 ? 1.0f : static_cast<float>(std::pow(tree_.get(picked[i]) / min_leaf, -beta));
+    } else {
+      std::fill(out.weights + i0, out.weights + i0 + m, 1.0f);
     }
   }
 }
 
 void ReplayMemory::update_priorities(const std::int64_t* indices, const double* priorities, std::int64_t n) {
   std::lock_guard<std::mutex> lock(mutex_);
-  // Validate everything first: no partial update.
+  // Validate everything first (no partial update), computing each leaf value once.
+  upd_leaves_.clear();
+  upd_values_.clear();
+  double max_p = max_priority_;
+  const auto cap = static_cast<std::uint64_t>(cfg_.capacity);
   for (std::int64_t i = 0; i < n; ++i) {
     if (indices[i] < 0 || static_cast<std::uint64_t>(indices[i]) >= write_count_)
       throw ArgumentError("indices", "indices: " + std::to_string(indices[i]) +
                                          " was never handed out by this buffer's sample()");
-    if (!std::isfinite(std::pow(priorities[i] + cfg_.eps, cfg_.alpha)))
+    const double p = priorities[i] + cfg_.eps;
+    const double leaf = std::pow(p, cfg_.alpha);
+    if (!std::isfinite(leaf))
       throw ArgumentError("priorities", "priorities: (priority + eps) ** alpha overflows for " +
                                             std::to_string(priorities[i]));
-  }
-  const auto cap = static_cast<std::uint64_t>(cfg_.capacity);
-  for (std::int64_t i = 0; i < n; ++i) {
     const auto id = static_cast<std::uint64_t>(indices[i]);
-    const auto s = static_cast<std::int32_t>(id % cap);
-    if (slots_[s].id != id || slots_[s].valid_pos < 0) continue;  // overwritten since sampled
-    const double p = priorities[i] + cfg_.eps;
-    max_priority_ = std::max(max_priority_, p);
+    const auto s = static_cast<std::int64_t>(id % cap);
+    if (slots_[s].id != id || slots_[s].valid_pos < 0) continue;  // overwritten since sampled: ignored
+    max_p = std::max(max_p, p);
+    upd_leaves_.push_back(s);
     // Clamped away from 0 so that the min leaf (the max weight) stays finite.
-    tree_.set(s, std::max(std::pow(p, cfg_.alpha), std::numeric_limits<double>::min()));
+    upd_values_.push_back(std::max(leaf, std::numeric_limits<double>::min()));
   }
+  set_max_priority(max_p);
+  tree_.set_many(upd_leaves_.data(), upd_values_.data(), static_cast<std::int64_t>(upd_leaves_.size()));
+}
+
+void ReplayMemory::set_max_priority(double p) {
+  if (p == max_priority_ && max_leaf_ > 0.0) return;
+  max_priority_ = p;
+  max_leaf_ = std::max(std::pow(p, cfg_.alpha), std::numeric_limits<double>::min());
 }
 
 // ---- state ----------------------------------------------------------------------------
@@ -459,7 +500,8 @@ void ReplayMemory::set_state(State st) {
   std::lock_guard<std::mutex> lock(mutex_);
   validate_state(st);
   write_count_ = st.write_count;
-  max_priority_ = st.max_priority;
+  max_leaf_ = 0.0;
+  set_max_priority(st.max_priority);
   rng_.set_state(st.rng);
   slots_ = std::move(st.slots);
   frames_ = std::move(st.frames);

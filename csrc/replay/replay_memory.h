@@ -155,6 +155,7 @@ class ReplayMemory {
     return heads_.data() + static_cast<std::size_t>(env) * cfg_.obs_bytes;
   }
   void validate_state(const State& st) const;
+  void set_max_priority(double p);
 
   Config cfg_;
   std::size_t frame_bytes_ = 0;
@@ -163,6 +164,9 @@ class ReplayMemory {
   mutable std::mutex mutex_;
   std::uint64_t write_count_ = 0;
   double max_priority_ = 1.0;  // largest (priority + eps) seen; new transitions enter with it
+  double max_leaf_ = 1.0;      // max_priority_ ** alpha, the leaf value of a new transition
+  std::vector<std::int64_t> upd_leaves_;  // update_priorities scratch (guarded by mutex_)
+  std::vector<double> upd_values_;
   Rng rng_;
   std::vector<Slot> slots_;
   std::vector<std::uint8_t> frames_;   // capacity x frame_bytes
