@@ -1,0 +1,526 @@
+#include "replay/replay_memory.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace fastrl::replay {
+
+namespace {
+
+// a * b with overflow detection; returns false on overflow.
+bool mul_ok(std::uint64_t a, std::uint64_t b, std::uint64_t& out) {
+  if (a != 0 && b > std::numeric_limits<std::uint64_t>::max() / a) return false;
+  out = a * b;
+  return true;
+}
+
+bool add_ok(std::uint64_t a, std::uint64_t b, std::uint64_t& out) {
+  if (b > std::numeric_limits<std::uint64_t>::max() - a) return false;
+  out = a + b;
+  return true;
+}
+
+}  // namespace
+
+std::uint64_t upfront_bytes(const Config& c) {
+  const std::uint64_t cap = static_cast<std::uint64_t>(c.capacity);
+  const std::uint64_t frame = c.obs_bytes / static_cast<std::uint64_t>(c.frame_stack);
+  std::uint64_t per_slot = 0, total = 0, part = 0;
+  if (!add_ok(frame, c.action_bytes, per_slot)) return 0;
+  if (!add_ok(per_slot, sizeof(Slot) + sizeof(std::int32_t) + (c.prioritized ? 32 : 0), per_slot)) return 0;
+  if (!mul_ok(cap, per_slot, total)) return 0;
+  if (!mul_ok(static_cast<std::uint64_t>(c.num_envs), c.obs_bytes, part) || !add_ok(total, part, total)) return 0;
+  return total;
+}
+
+ReplayMemory::ReplayMemory(const Config& config)
+    : cfg_(config), rng_(config.seed), side_(config.obs_bytes) {
+  frame_bytes_ = cfg_.obs_bytes / static_cast<std::size_t>(cfg_.frame_stack);
+  starts_ = EntryPool(frame_bytes_ * static_cast<std::size_t>(cfg_.frame_stack - 1));
+  gamma_pow_.resize(static_cast<std::size_t>(cfg_.n_step + 1));
+  for (std::int64_t k = 0; k <= cfg_.n_step; ++k) gamma_pow_[k] = std::pow(cfg_.gamma, static_cast<double>(k));
+  const auto cap = static_cast<std::size_t>(cfg_.capacity);
+  slots_.resize(cap);
+  frames_.resize(cap * frame_bytes_);
+  actions_.resize(cap * cfg_.action_bytes);
+  heads_.resize(static_cast<std::size_t>(cfg_.num_envs) * cfg_.obs_bytes);
+  valid_.reserve(cap);
+  streams_.resize(static_cast<std::size_t>(cfg_.num_envs));
+  const auto win = static_cast<std::size_t>(cfg_.num_envs * cfg_.n_step);
+  win_slot_.assign(win, -1);
+  win_id_.assign(win, kEmpty);
+  win_acc_.assign(win, 0.0);
+  if (cfg_.prioritized) tree_ = SumTree(cfg_.capacity);
+}
+
+std::uint64_t ReplayMemory::write_count() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return write_count_;
+}
+
+std::int64_t ReplayMemory::size() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<std::int64_t>(valid_.size());
+}
+
+// ---- frames -----------------------------------------------------------------
+
+void ReplayMemory::frame_ptrs(std::int32_t s, const std::uint8_t** ptrs) const {
+  const std::int64_t k = cfg_.frame_stack;
+  std::int32_t cur = s;
+  ptrs[k - 1] = frames_.data() + static_cast<std::size_t>(cur) * frame_bytes_;
+  for (std::int64_t m = 0; m < k - 1; ++m) {
+    const Slot& meta = slots_[cur];
+    if (meta.frame_pred < 0) {
+      // Segment start: the remaining older frames come from its first stack.
+      const std::uint8_t* start = starts_.at(meta.start_ref);
+      for (std::int64_t j = 0; j <= k - 2 - m; ++j) ptrs[j] = start + static_cast<std::size_t>(j + m) * frame_bytes_;
+      return;
+    }
+    cur = meta.frame_pred;
+    ptrs[k - 2 - m] = frames_.data() + static_cast<std::size_t>(cur) * frame_bytes_;
+  }
+}
+
+void ReplayMemory::copy_obs(std::int32_t s, std::uint8_t* dst) const {
+  if (cfg_.frame_stack == 1) {
+    std::memcpy(dst, frames_.data() + static_cast<std::size_t>(s) * frame_bytes_, frame_bytes_);
+    return;
+  }
+  const std::uint8_t* ptrs[64];
+  std::vector<const std::uint8_t*> many;
+  const std::uint8_t** p = ptrs;
+  if (cfg_.frame_stack > 64) {
+    many.resize(static_cast<std::size_t>(cfg_.frame_stack));
+    p = many.data();
+  }
+  frame_ptrs(s, p);
+  for (std::int64_t j = 0; j < cfg_.frame_stack; ++j) std::memcpy(dst + j * frame_bytes_, p[j], frame_bytes_);
+}
+
+void ReplayMemory::copy_next_obs(std::int32_t s, std::uint8_t* dst) const {
+  const Slot& meta = slots_[s];
+  switch (meta.next_kind) {
+    case kNextSlot:
+      copy_obs(meta.next_ref, dst);
+      break;
+    case kNextSide:
+      std::memcpy(dst, side_.at(meta.next_ref), cfg_.obs_bytes);
+      break;
+    default:
+      std::memcpy(dst, head(meta.next_ref), cfg_.obs_bytes);
+      break;
+  }
+}
+
+// u's predecessor is about to be overwritten: give u its own first stack.
+void ReplayMemory::reroot(std::int32_t u) {
+  const std::int64_t k = cfg_.frame_stack;
+  // Allocate first: growing the pool moves its data, which the pointers below may point into.
+  const std::int32_t id = starts_.alloc();
+  std::vector<const std::uint8_t*> ptrs(static_cast<std::size_t>(k));
+  frame_ptrs(u, ptrs.data());
+  std::uint8_t* dst = starts_.at(id);
+  for (std::int64_t j = 0; j < k - 1; ++j) std::memcpy(dst + j * frame_bytes_, ptrs[j], frame_bytes_);
+  slots_[u].frame_pred = -1;
+  slots_[u].start_ref = id;
+}
+
+// ---- sampleable list ----------------------------------------------------------
+
+void ReplayMemory::make_valid(std::int32_t s) {
+  slots_[s].valid_pos = static_cast<std::int32_t>(valid_.size());
+  valid_.push_back(s);
+  if (cfg_.prioritized) tree_.set(s, max_leaf_);
+}
+
+void ReplayMemory::remove_valid(std::int32_t s) {
+  const std::int32_t pos = slots_[s].valid_pos;
+  const std::int32_t last = valid_.back();
+  valid_[pos] = last;
+  slots_[last].valid_pos = pos;
+  valid_.pop_back();
+  slots_[s].valid_pos = -1;
+  if (cfg_.prioritized) tree_.clear(s);
+}
+
+// ---- n-step windows -------------------------------------------------------------
+
+void ReplayMemory::close_entry(std::int32_t env, std::int32_t j, std::int32_t boot, std::int64_t k, bool terminated) {
+  const std::size_t w = static_cast<std::size_t>(env * cfg_.n_step + j);
+  Slot& meta = slots_[win_slot_[w]];
+  meta.reward = static_cast<float>(win_acc_[w]);
+  meta.discount = terminated ? 0.0f : static_cast<float>(gamma_pow_[k]);
+  meta.boot = boot;
+  make_valid(win_slot_[w]);
+}
+
+void ReplayMemory::pop_front(std::int32_t env, std::int32_t count) {
+  Stream& st = streams_[env];
+  const std::size_t base = static_cast<std::size_t>(env * cfg_.n_step);
+  for (std::int32_t j = count; j < st.win_len; ++j) {
+    win_slot_[base + j - count] = win_slot_[base + j];
+    win_id_[base + j - count] = win_id_[base + j];
+    win_acc_[base + j - count] = win_acc_[base + j];
+  }
+  st.win_len -= count;
+}
+
+void ReplayMemory::close_all(std::int32_t env, std::int32_t boot, bool terminated) {
+  Stream& st = streams_[env];
+  for (std::int32_t j = 0; j < st.win_len; ++j) close_entry(env, j, boot, st.win_len - j, terminated);
+  st.win_len = 0;
+}
+
+// ---- add ----------------------------------------------------------------------------
+
+void ReplayMemory::evict(std::int32_t s) {
+  Slot& meta = slots_[s];
+  if (meta.valid_pos >= 0) {
+    remove_valid(s);
+  } else {
+    // Still in its env's open window (as its oldest entry: older ones of the
+    // same env were written, hence overwritten, first).
+    Stream& st = streams_[meta.env];
+    const std::size_t base = static_cast<std::size_t>(meta.env * cfg_.n_step);
+    for (std::int32_t j = 0; j < st.win_len; ++j) {
+      if (win_slot_[base + j] == s) {
+        pop_front(meta.env, j + 1);
+        break;
+      }
+    }
+  }
+  if (cfg_.frame_stack > 1 && meta.frame_succ >= 0) reroot(meta.frame_succ);
+  if (meta.next_kind == kNextSide) side_.release(meta.next_ref);
+  if (meta.start_ref >= 0) starts_.release(meta.start_ref);
+  Stream& st = streams_[meta.env];
+  if (st.last_slot == s) {
+    st.last_slot = -1;
+    st.open = 0;
+  }
+  meta = Slot{};
+}
+
+void ReplayMemory::add_one(std::int32_t env, const std::uint8_t* obs, const std::uint8_t* action, float reward,
+                           const std::uint8_t* next_obs, bool terminated, bool truncated) {
+  const std::int64_t k = cfg_.frame_stack;
+  const std::uint64_t id = write_count_;
+  const auto s = static_cast<std::int32_t>(id % static_cast<std::uint64_t>(cfg_.capacity));
+  if (slots_[s].id != kEmpty) evict(s);
+
+  Stream& st = streams_[env];
+  const std::int32_t prev = st.open ? st.last_slot : -1;
+  bool frame_link = false;
+  if (prev >= 0) {
+    if (std::memcmp(obs, head(env), cfg_.obs_bytes) == 0) {
+      slots_[prev].next_kind = kNextSlot;
+      slots_[prev].next_ref = s;
+      // obs equals prev's next obs; it continues prev's frames if its older
+      // k-1 frames are prev's newer k-1 frames.
+      frame_link = k > 1;
+      if (frame_link) {
+        std::vector<const std::uint8_t*> ptrs(static_cast<std::size_t>(k));
+        frame_ptrs(prev, ptrs.data());
+        for (std::int64_t j = 0; j + 1 < k && frame_link; ++j)
+          frame_link = std::memcmp(obs + j * frame_bytes_, ptrs[j + 1], frame_bytes_) == 0;
+      }
+    } else {
+      // The caller's obs does not continue the stream: keep prev's next obs
+      // aside and end the open windows there, as at a truncation.
+      slots_[prev].next_kind = kNextSide;
+      slots_[prev].next_ref = side_.store(head(env));
+      close_all(env, prev, false);
+    }
+  }
+
+  Slot& meta = slots_[s];
+  meta.id = id;
+  meta.env = env;
+  if (frame_link) {
+    meta.frame_pred = prev;
+    slots_[prev].frame_succ = s;
+  } else if (k > 1) {
+    meta.start_ref = starts_.store(obs);
+  }
+  std::memcpy(frames_.data() + static_cast<std::size_t>(s) * frame_bytes_, obs + (k - 1) * frame_bytes_,
+              frame_bytes_);
+  std::memcpy(actions_.data() + static_cast<std::size_t>(s) * cfg_.action_bytes, action, cfg_.action_bytes);
+
+  const bool ended = terminated || truncated;
+  if (ended) {
+    meta.next_kind = kNextSide;
+    meta.next_ref = side_.store(next_obs);
+    st.open = 0;
+  } else {
+    meta.next_kind = kNextHead;
+    meta.next_ref = env;
+    std::memcpy(head(env), next_obs, cfg_.obs_bytes);
+    st.open = 1;
+  }
+  st.last_slot = s;
+
+  // n-step window: entry j (oldest first) collects gamma**age * reward.
+  const std::size_t base = static_cast<std::size_t>(env * cfg_.n_step);
+  win_slot_[base + st.win_len] = s;
+  win_id_[base + st.win_len] = id;
+  win_acc_[base + st.win_len] = 0.0;
+  st.win_len += 1;
+  const double r = static_cast<double>(reward);
+  for (std::int32_t j = 0; j < st.win_len; ++j) win_acc_[base + j] += gamma_pow_[st.win_len - 1 - j] * r;
+  if (ended) {
+    close_all(env, s, terminated);
+  } else if (st.win_len == cfg_.n_step) {
+    close_entry(env, 0, s, cfg_.n_step, false);
+    pop_front(env, 1);
+  }
+  write_count_ = id + 1;
+}
+
+void ReplayMemory::add(const std::uint8_t* obs, const std::uint8_t* action, const float* reward,
+                       const std::uint8_t* next_obs, const std::uint8_t* terminated, const std::uint8_t* truncated,
+                       const std::uint8_t* mask) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (std::int64_t e = 0; e < cfg_.num_envs; ++e) {
+    if (mask != nullptr && !mask[e]) continue;
+    add_one(static_cast<std::int32_t>(e), obs + e * cfg_.obs_bytes, action + e * cfg_.action_bytes, reward[e],
+            next_obs + e * cfg_.obs_bytes, terminated[e] != 0, truncated[e] != 0);
+  }
+}
+
+// ---- sample -------------------------------------------------------------------------
+
+void ReplayMemory::sample(std::int64_t batch_size, double beta, const BatchOut& out) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto n = static_cast<std::int64_t>(valid_.size());
+  if (n == 0) throw ArgumentError("batch_size", "batch_size: the buffer holds no sampleable transition yet");
+  if (batch_size > n)
+    throw ArgumentError("batch_size", "batch_size " + std::to_string(batch_size) + " exceeds the " +
+                                          std::to_string(n) + " sampleable transitions");
+  // The gather runs in stages over chunks of picks, each stage prefetching what
+  // the next one reads (pick -> slot metadata, frame, action -> bootstrap slot
+  // -> its next observation). With a large ring every step is a cache miss;
+  // staging makes the misses of one chunk overlap instead of queueing one
+  // after the other, which keeps sample time nearly flat in capacity.
+  constexpr std::int64_t kChunk = 64;
+  std::int32_t picked[kChunk];
+  std::int64_t leaf[kChunk];
+  double mass[kChunk];
+  const double min_leaf = cfg_.prioritized ? tree_.min() : 1.0;
+  const std::uint8_t* const frames = frames_.data();
+  const std::uint8_t* const actions = actions_.data();
+  for (std::int64_t i0 = 0; i0 < batch_size; i0 += kChunk) {
+    const std::int64_t m = std::min(kChunk, batch_size - i0);
+    if (cfg_.prioritized) {
+      // Stratified: draw i lands in the i-th of batch_size equal slices of the total.
+      const double total = tree_.total();
+      const double seg = total / static_cast<double>(batch_size);
+      for (std::int64_t i = 0; i < m; ++i) {
+        mass[i] = (static_cast<double>(i0 + i) + rng_.uniform()) * seg;
+        if (mass[i] >= total) mass[i] = std::nextafter(total, 0.0);
+      }
+      tree_.find_many(mass, leaf, m);
+      for (std::int64_t i = 0; i < m; ++i) picked[i] = static_cast<std::int32_t>(leaf[i]);
+    } else {
+      for (std::int64_t i = 0; i < m; ++i) {
+        leaf[i] = static_cast<std::int64_t>(rng_.below(static_cast<std::uint64_t>(n)));
+        __builtin_prefetch(&valid_[leaf[i]]);
+      }
+      for (std::int64_t i = 0; i < m; ++i) picked[i] = valid_[leaf[i]];
+    }
+    for (std::int64_t i = 0; i < m; ++i) {
+      const auto s = static_cast<std::size_t>(picked[i]);
+      __builtin_prefetch(&slots_[s]);
+      __builtin_prefetch(frames + s * frame_bytes_);
+      __builtin_prefetch(actions + s * cfg_.action_bytes);
+    }
+    for (std::int64_t i = 0; i < m; ++i) __builtin_prefetch(&slots_[slots_[picked[i]].boot]);
+    for (std::int64_t i = 0; i < m; ++i) {
+      const Slot& boot = slots_[slots_[picked[i]].boot];
+      if (boot.next_kind == kNextSlot) {
+        __builtin_prefetch(frames + static_cast<std::size_t>(boot.next_ref) * frame_bytes_);
+        if (cfg_.frame_stack > 1) __builtin_prefetch(&slots_[boot.next_ref]);
+      } else if (boot.next_kind == kNextSide) {
+        __builtin_prefetch(side_.at(boot.next_ref));
+      }
+    }
+    for (std::int64_t i = 0; i < m; ++i) {
+      const std::int32_t s = picked[i];
+      const Slot& meta = slots_[s];
+      const std::int64_t b = i0 + i;
+      copy_obs(s, out.obs + b * cfg_.obs_bytes);
+      std::memcpy(out.action + b * cfg_.action_bytes, actions + static_cast<std::size_t>(s) * cfg_.action_bytes,
+                  cfg_.action_bytes);
+      out.reward[b] = meta.reward;
+      out.discount[b] = meta.discount;
+      out.indices[b] = static_cast<std::int64_t>(meta.id);
+      copy_next_obs(meta.boot, out.next_obs + b * cfg_.obs_bytes);
+    }
+    if (cfg_.prioritized) {
+      // w_i = (N P(i))**-beta / max_j (N P(j))**-beta = (p_i / p_min)**-beta
+      for (std::int64_t i = 0; i < m; ++i)
+        out.weights[i0 + i] = beta == 0.0 ? 1.0f : static_cast<float>(std::pow(tree_.get(picked[i]) / min_leaf, -beta));
+    } else {
+      std::fill(out.weights + i0, out.weights + i0 + m, 1.0f);
+    }
+  }
+}
+
+void ReplayMemory::update_priorities(const std::int64_t* indices, const double* priorities, std::int64_t n) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  // Validate everything first (no partial update), computing each leaf value once.
+  upd_leaves_.clear();
+  upd_values_.clear();
+  double max_p = max_priority_;
+  const auto cap = static_cast<std::uint64_t>(cfg_.capacity);
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (indices[i] < 0 || static_cast<std::uint64_t>(indices[i]) >= write_count_)
+      throw ArgumentError("indices", "indices: " + std::to_string(indices[i]) +
+                                         " was never handed out by this buffer's sample()");
+    const double p = priorities[i] + cfg_.eps;
+    const double leaf = std::pow(p, cfg_.alpha);
+    if (!std::isfinite(leaf))
+      throw ArgumentError("priorities", "priorities: (priority + eps) ** alpha overflows for " +
+                                            std::to_string(priorities[i]));
+    const auto id = static_cast<std::uint64_t>(indices[i]);
+    const auto s = static_cast<std::int64_t>(id % cap);
+    if (slots_[s].id != id || slots_[s].valid_pos < 0) continue;  // overwritten since sampled: ignored
+    max_p = std::max(max_p, p);
+    upd_leaves_.push_back(s);
+    // Clamped away from 0 so that the min leaf (the max weight) stays finite.
+    upd_values_.push_back(std::max(leaf, std::numeric_limits<double>::min()));
+  }
+  set_max_priority(max_p);
+  tree_.set_many(upd_leaves_.data(), upd_values_.data(), static_cast<std::int64_t>(upd_leaves_.size()));
+}
+
+void ReplayMemory::set_max_priority(double p) {
+  if (p == max_priority_ && max_leaf_ > 0.0) return;
+  max_priority_ = p;
+  max_leaf_ = std::max(std::pow(p, cfg_.alpha), std::numeric_limits<double>::min());
+}
+
+// ---- state ----------------------------------------------------------------------------
+
+State ReplayMemory::state() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  State st;
+  st.write_count = write_count_;
+  st.max_priority = max_priority_;
+  st.rng = rng_.state();
+  st.slots = slots_;
+  st.frames = frames_;
+  st.actions = actions_;
+  st.heads = heads_;
+  st.side_data = side_.data();
+  st.side_free = side_.free_list();
+  st.start_data = starts_.data();
+  st.start_free = starts_.free_list();
+  st.valid = valid_;
+  st.streams = streams_;
+  st.win_slot = win_slot_;
+  st.win_id = win_id_;
+  st.win_acc = win_acc_;
+  if (cfg_.prioritized) {
+    st.priorities.resize(static_cast<std::size_t>(cfg_.capacity));
+    for (std::int64_t s = 0; s < cfg_.capacity; ++s) st.priorities[s] = tree_.get(s);
+  }
+  return st;
+}
+
+namespace {
+void require(bool ok, const std::string& what) {
+  if (!ok) throw ArgumentError("state", "state: " + what);
+}
+}  // namespace
+
+// Checks sizes and every stored index, so that a corrupted state can never make
+// the buffer read out of bounds. It does not prove semantic consistency.
+void ReplayMemory::validate_state(const State& st) const {
+  const auto cap = static_cast<std::size_t>(cfg_.capacity);
+  const auto envs = static_cast<std::size_t>(cfg_.num_envs);
+  const auto win = envs * static_cast<std::size_t>(cfg_.n_step);
+  require(st.slots.size() == cap, "slot arrays do not match capacity");
+  require(st.frames.size() == cap * frame_bytes_, "frames do not match capacity and obs_shape");
+  require(st.actions.size() == cap * cfg_.action_bytes, "actions do not match capacity and action_shape");
+  require(st.heads.size() == envs * cfg_.obs_bytes, "heads do not match num_envs and obs_shape");
+  require(side_.entry_bytes() == 0 || st.side_data.size() % side_.entry_bytes() == 0, "side store size");
+  require(starts_.entry_bytes() == 0 ? st.start_data.empty() : st.start_data.size() % starts_.entry_bytes() == 0,
+          "start store size");
+  const auto n_side = static_cast<std::int64_t>(side_.entry_bytes() ? st.side_data.size() / side_.entry_bytes() : 0);
+  const auto n_start =
+      static_cast<std::int64_t>(starts_.entry_bytes() ? st.start_data.size() / starts_.entry_bytes() : 0);
+  require(st.streams.size() == envs && st.win_slot.size() == win && st.win_id.size() == win &&
+              st.win_acc.size() == win,
+          "per-env arrays do not match num_envs and n_step");
+  require(st.valid.size() <= cap, "too many sampleable slots");
+  require(!cfg_.prioritized || st.priorities.size() == cap, "priorities do not match capacity");
+  require(std::isfinite(st.max_priority) && st.max_priority > 0, "max_priority");
+  for (std::int32_t id : st.side_free) require(id >= 0 && id < n_side, "side free list");
+  for (std::int32_t id : st.start_free) require(id >= 0 && id < n_start, "start free list");
+  auto in = [](std::int64_t v, std::int64_t hi) { return v >= 0 && v < hi; };
+  const auto icap = static_cast<std::int64_t>(cap);
+  for (std::size_t s = 0; s < cap; ++s) {
+    const Slot& m = st.slots[s];
+    if (m.id == kEmpty) continue;
+    require(m.id < st.write_count && m.id % cap == s, "slot ids");
+    require(in(m.env, cfg_.num_envs), "slot env");
+    require(m.frame_pred == -1 || in(m.frame_pred, icap), "frame links");
+    require(m.frame_succ == -1 || in(m.frame_succ, icap), "frame links");
+    if (cfg_.frame_stack > 1) require(m.frame_pred >= 0 || in(m.start_ref, n_start), "segment starts");
+    require(m.start_ref == -1 || in(m.start_ref, n_start), "segment starts");
+    switch (m.next_kind) {
+      case kNextSlot: require(in(m.next_ref, icap), "next links"); break;
+      case kNextSide: require(in(m.next_ref, n_side), "next links"); break;
+      case kNextHead: require(in(m.next_ref, cfg_.num_envs), "next links"); break;
+      default: require(false, "next kinds");
+    }
+    if (m.valid_pos >= 0) {
+      require(static_cast<std::size_t>(m.valid_pos) < st.valid.size() &&
+                  st.valid[m.valid_pos] == static_cast<std::int32_t>(s),
+              "sampleable list");
+      require(in(m.boot, icap) && st.slots[m.boot].id != kEmpty, "bootstrap links");
+      if (cfg_.prioritized) require(st.priorities[s] > 0 && std::isfinite(st.priorities[s]), "priorities");
+    }
+  }
+  for (std::int32_t s : st.valid) require(in(s, icap) && st.slots[s].valid_pos >= 0, "sampleable list");
+  for (std::size_t e = 0; e < envs; ++e) {
+    const Stream& str = st.streams[e];
+    require(str.last_slot == -1 || in(str.last_slot, icap), "stream links");
+    require(str.win_len >= 0 && str.win_len < cfg_.n_step + 1, "window lengths");
+    for (std::int32_t j = 0; j < str.win_len; ++j)
+      require(in(st.win_slot[e * cfg_.n_step + j], icap), "window slots");
+  }
+  if (cfg_.prioritized)
+    for (double p : st.priorities) require(std::isfinite(p) && p >= 0, "priorities");
+}
+
+void ReplayMemory::set_state(State st) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  validate_state(st);
+  write_count_ = st.write_count;
+  max_leaf_ = 0.0;
+  set_max_priority(st.max_priority);
+  rng_.set_state(st.rng);
+  slots_ = std::move(st.slots);
+  frames_ = std::move(st.frames);
+  actions_ = std::move(st.actions);
+  heads_ = std::move(st.heads);
+  side_.restore(std::move(st.side_data), std::move(st.side_free));
+  starts_.restore(std::move(st.start_data), std::move(st.start_free));
+  valid_ = std::move(st.valid);
+  valid_.reserve(static_cast<std::size_t>(cfg_.capacity));
+  streams_ = std::move(st.streams);
+  win_slot_ = std::move(st.win_slot);
+  win_id_ = std::move(st.win_id);
+  win_acc_ = std::move(st.win_acc);
+  if (cfg_.prioritized) {
+    tree_ = SumTree(cfg_.capacity);
+    std::vector<std::uint8_t> present(slots_.size());
+    for (std::size_t s = 0; s < slots_.size(); ++s) present[s] = slots_[s].valid_pos >= 0;
+    tree_.assign(st.priorities, present);
+  }
+}
+
+}  // namespace fastrl::replay

@@ -1,0 +1,190 @@
+// The replay memory: a ring of transitions shared by all envs, per-env n-step
+// windows, frame-stack segments and (optionally) a sum tree of priorities.
+//
+// Storage model (about one observation, or one frame, per transition):
+// - Slot s of the ring holds transition number `id` (the global add counter;
+//   slot = id % capacity), its newest frame (the whole observation when
+//   frame_stack == 1), its action and, once its n-step window closed, the
+//   discounted reward sum, the discount and the slot `boot` whose next
+//   observation bootstraps it.
+// - The next observation of a slot is found through `next_kind`: the obs of the
+//   following slot of the same env (the stream continued), an entry of the side
+//   pool (episode end, or the caller's next obs did not continue the stream),
+//   or the env's head buffer (the env's latest transition, not yet continued).
+// - With frame_stack k > 1 a slot stores only its newest frame; the k-1 older
+//   ones are the newest frames of its predecessors in the same segment, and the
+//   first slot of a segment keeps its k-1 older frames in the start pool. A new
+//   segment starts whenever an add's obs is not the frame-shifted continuation
+//   of the env's previous obs, so rebuilt stacks are exactly what was added.
+// - The ring overwrites the oldest slot. Everything a live slot reads lies in
+//   slots written after it (next obs, bootstrap) or is re-rooted before the
+//   overwrite (a segment successor gets its own start stack), so a sample
+//   never returns a stale observation.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/rng.h"
+#include "replay/entry_pool.h"
+#include "replay/sum_tree.h"
+
+namespace fastrl::replay {
+
+struct Config {
+  std::int64_t capacity = 0;
+  std::int64_t num_envs = 1;
+  std::int64_t n_step = 1;
+  double gamma = 0.99;
+  std::int64_t frame_stack = 1;
+  std::size_t obs_bytes = 0;     // bytes of one observation (the whole stack)
+  std::size_t action_bytes = 0;  // bytes of one action
+  bool prioritized = false;
+  double alpha = 0.6;
+  double eps = 1e-6;
+  std::uint64_t seed = 0;
+};
+
+enum NextKind : std::uint8_t { kNextSlot = 0, kNextSide = 1, kNextHead = 2 };
+
+constexpr std::uint64_t kEmpty = ~std::uint64_t{0};
+
+struct Slot {
+  std::uint64_t id = kEmpty;  // transition number stored here; kEmpty when unused
+  float reward = 0.0f;        // discounted n-step reward sum (once closed)
+  float discount = 0.0f;      // gamma**k, or 0 when terminated within k steps
+  std::int32_t boot = -1;     // slot whose next obs bootstraps this transition
+  std::int32_t env = -1;
+  std::int32_t next_ref = -1;    // slot / side entry / env, by next_kind
+  std::int32_t frame_pred = -1;  // previous slot of the frame segment, -1 at a segment start
+  std::int32_t frame_succ = -1;  // next slot of the frame segment, -1 if none
+  std::int32_t start_ref = -1;   // start-pool entry at a segment start (frame_stack > 1)
+  std::int32_t valid_pos = -1;   // position in the sampleable list, -1 while the window is open
+  std::uint8_t next_kind = kNextHead;
+};
+
+// One env's stream: its latest transition and its open n-step window.
+struct Stream {
+  std::int32_t last_slot = -1;  // -1: nothing to continue (start, episode end, or overwritten)
+  std::uint8_t open = 0;        // 1: the head buffer holds the latest transition's next obs
+  std::int32_t win_len = 0;
+};
+
+// Pointers to the output arrays of one sample call (C-contiguous, batch-major).
+struct BatchOut {
+  std::uint8_t* obs;
+  std::uint8_t* action;
+  float* reward;
+  std::uint8_t* next_obs;
+  float* discount;
+  std::int64_t* indices;
+  float* weights;
+};
+
+// Full state, for state_dict / load_state_dict.
+struct State {
+  std::uint64_t write_count = 0;
+  double max_priority = 1.0;
+  Rng::State rng{};
+  std::vector<Slot> slots;
+  std::vector<std::uint8_t> frames, actions, heads;
+  std::vector<std::uint8_t> side_data, start_data;
+  std::vector<std::int32_t> side_free, start_free;
+  std::vector<std::int32_t> valid;
+  std::vector<Stream> streams;
+  std::vector<std::int32_t> win_slot;
+  std::vector<std::uint64_t> win_id;
+  std::vector<double> win_acc;
+  std::vector<double> priorities;  // leaf values (priority**alpha), prioritized only
+};
+
+// Raised for bad arguments that can only be checked under the lock; the
+// binding turns it into a ValueError naming `argument`.
+struct ArgumentError : std::invalid_argument {
+  ArgumentError(std::string argument, const std::string& what)
+      : std::invalid_argument(what), argument(std::move(argument)) {}
+  std::string argument;
+};
+
+class ReplayMemory {
+ public:
+  explicit ReplayMemory(const Config& config);
+
+  const Config& config() const { return cfg_; }
+  std::size_t frame_bytes() const { return frame_bytes_; }
+
+  // Adds one step of every env whose mask is set (mask may be null). Arrays
+  // are C-contiguous with a leading num_envs axis.
+  void add(const std::uint8_t* obs, const std::uint8_t* action, const float* reward,
+           const std::uint8_t* next_obs, const std::uint8_t* terminated, const std::uint8_t* truncated,
+           const std::uint8_t* mask);
+
+  std::int64_t size() const;  // number of sampleable transitions
+
+  // Uniform (or prioritized with exponent beta) sample of batch_size
+  // transitions into out. Throws ArgumentError("batch_size") when it cannot.
+  void sample(std::int64_t batch_size, double beta, const BatchOut& out);
+
+  // priorities are finite and >= 0 (checked by the caller); stale indices are
+  // skipped; indices never handed out throw ArgumentError("indices").
+  void update_priorities(const std::int64_t* indices, const double* priorities, std::int64_t n);
+
+  State state() const;
+  void set_state(State state);  // validates; throws ArgumentError("state") and keeps the old state
+
+  std::uint64_t write_count() const;
+
+ private:
+  void add_one(std::int32_t env, const std::uint8_t* obs, const std::uint8_t* action, float reward,
+               const std::uint8_t* next_obs, bool terminated, bool truncated);
+  void evict(std::int32_t s);
+  void reroot(std::int32_t u);
+  void frame_ptrs(std::int32_t s, const std::uint8_t** ptrs) const;
+  void copy_obs(std::int32_t s, std::uint8_t* dst) const;
+  void copy_next_obs(std::int32_t s, std::uint8_t* dst) const;
+  void close_entry(std::int32_t env, std::int32_t j, std::int32_t boot, std::int64_t k, bool terminated);
+  void close_all(std::int32_t env, std::int32_t boot, bool terminated);
+  void pop_front(std::int32_t env, std::int32_t count);
+  void make_valid(std::int32_t s);
+  void remove_valid(std::int32_t s);
+  std::uint8_t* head(std::int32_t env) { return heads_.data() + static_cast<std::size_t>(env) * cfg_.obs_bytes; }
+  const std::uint8_t* head(std::int32_t env) const {
+    return heads_.data() + static_cast<std::size_t>(env) * cfg_.obs_bytes;
+  }
+  void validate_state(const State& st) const;
+  void set_max_priority(double p);
+
+  Config cfg_;
+  std::size_t frame_bytes_ = 0;
+  std::vector<double> gamma_pow_;  // gamma**k for k = 0..n_step
+
+  mutable std::mutex mutex_;
+  std::uint64_t write_count_ = 0;
+  double max_priority_ = 1.0;  // largest (priority + eps) seen; new transitions enter with it
+  double max_leaf_ = 1.0;      // max_priority_ ** alpha, the leaf value of a new transition
+  std::vector<std::int64_t> upd_leaves_;  // update_priorities scratch (guarded by mutex_)
+  std::vector<double> upd_values_;
+  Rng rng_;
+  std::vector<Slot> slots_;
+  std::vector<std::uint8_t> frames_;   // capacity x frame_bytes
+  std::vector<std::uint8_t> actions_;  // capacity x action_bytes
+  std::vector<std::uint8_t> heads_;    // num_envs x obs_bytes
+  EntryPool side_;                     // full next observations
+  EntryPool starts_;                   // k-1 older frames of a segment's first stack
+  std::vector<std::int32_t> valid_;    // sampleable slots, in no particular order
+  std::vector<Stream> streams_;
+  std::vector<std::int32_t> win_slot_;  // num_envs x n_step, oldest first
+  std::vector<std::uint64_t> win_id_;
+  std::vector<double> win_acc_;
+  SumTree tree_;
+};
+
+// Bytes a buffer with this config allocates up front (ring + heads + tree);
+// the caller compares it with the machine's memory before constructing one.
+// Returns 0 on overflow.
+std::uint64_t upfront_bytes(const Config& config);
+
+}  // namespace fastrl::replay

@@ -1,0 +1,461 @@
+"""Replay memory: uniform and prioritized, n-step, frame-stack aware (C++ core in ``csrc/replay``).
+
+Semantics (every sample is bit-exact with what was added):
+
+- **One stream per env.** ``add`` takes one step of ``num_envs`` envs at once (a leading ``num_envs``
+  axis on every argument). Env i's transitions form its episodes; n-step sums and frame stacks never
+  cross an episode end (``terminated`` or ``truncated``) and never mix envs. ``mask[i] == False`` skips
+  env i on that step (use it with gymnasium's NEXT_STEP autoreset, where the step after an episode end
+  is a reset, not a transition).
+- **n-step.** A sampled transition reached ``k <= n_step`` steps ahead (fewer at an episode end):
+  ``reward = sum_{j<k} gamma**j * r_{t+j}`` and ``discount = gamma**k``, or ``0`` if the episode
+  terminated within those ``k`` steps (a truncation keeps ``gamma**k``). ``next_obs`` is the observation
+  after the k-th step (the true final observation at an episode end). Agents compute
+  ``target = reward + discount * bootstrap(next_obs)``. A transition becomes sampleable once its k steps
+  are known (at once when ``n_step == 1``).
+- **Exactness and memory.** ``obs``/``next_obs`` of a sample are bit-identical to what ``add`` received.
+  About one observation is stored per transition: ``next_obs`` is the next transition's ``obs`` when
+  the caller's next ``obs`` equals it (checked byte for byte, never assumed); otherwise (episode ends,
+  or a stream that does not continue) it is kept aside. A stream that does not continue without an
+  episode end closes its n-step windows there, like a truncation.
+- **Frame stacks** (``frame_stack=k``): observations are stacks ``(k, *frame_shape)`` along axis 0;
+  one new frame is stored per transition, plus the k-1 older frames of a stack whenever it is not the
+  frame-shifted continuation of the env's previous obs (episode starts, whatever the env's padding).
+- **Ring.** Slots form one ring of ``capacity`` transitions shared by all envs, overwritten oldest
+  first. A transition is sampleable while it is among the last ``capacity`` added and its window is
+  closed; anything it still needs from overwritten slots is kept.
+- **Indices.** ``Batch.indices`` are transition ids (the running count of transitions added);
+  ``index % capacity`` is the slot. They tell stale samples apart: ``update_priorities`` ignores an
+  index whose slot has since been overwritten.
+- **Threads.** ``add``, ``sample`` and ``update_priorities`` are safe to call from several Python
+  threads (a per-buffer lock); they release the GIL while copying large data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import struct
+import zlib
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from fastrl import _core
+
+__all__ = ["Batch", "ReplayBuffer", "PrioritizedReplayBuffer"]
+
+_MAGIC = b"FASTRL-REPLAY\x00\x00\x00"
+_FORMAT_VERSION = 1
+_HEADER = struct.Struct("<16sIQ")  # magic, format version, JSON header length
+
+
+class Batch(NamedTuple):
+    """A sampled batch of B transitions (numpy arrays, or torch CPU tensors with ``as_torch=True``).
+
+    Fields:
+        obs: ``(B, *obs_shape)`` of ``obs_dtype``, the observation o_t.
+        action: ``(B, *action_shape)`` of ``action_dtype``, a_t.
+        reward: ``(B,)`` float32, ``sum_{j<k} gamma**j r_{t+j}``.
+        next_obs: ``(B, *obs_shape)`` of ``obs_dtype``, o_{t+k} (the true final obs at an episode end).
+        discount: ``(B,)`` float32, ``gamma**k``, or 0 if the episode terminated within the k steps.
+        indices: ``(B,)`` int64 transition ids, for ``update_priorities``.
+        weights: ``(B,)`` float32 importance weights (ones for a uniform buffer).
+    """
+
+    obs: Any
+    action: Any
+    reward: Any
+    next_obs: Any
+    discount: Any
+    indices: Any
+    weights: Any
+
+    def to(self, device: Any) -> Batch:
+        """Returns a Batch with every tensor moved to ``device`` with ``non_blocking=True``.
+
+        Needs a batch sampled with ``as_torch=True``; from pinned memory the copies to CUDA are
+        asynchronous.
+        """
+        if not all(hasattr(x, "to") and hasattr(x, "is_pinned") for x in self):
+            raise TypeError("Batch.to needs torch tensors: sample with as_torch=True")
+        return Batch(*(x.to(device, non_blocking=True) for x in self))
+
+
+_FIELDS = Batch._fields
+
+
+def _int_arg(value: Any, name: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return int(value)
+
+
+def _real_arg(value: Any, name: str, low: float, high: float = math.inf, *, low_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    v = float(value)
+    if not math.isfinite(v) or v < low or v > high or (low_open and v == low):
+        bound = f"({low}, {high}]" if low_open else f"[{low}, {high}]"
+        raise ValueError(f"{name} must be finite and in {bound}, got {value}")
+    return v
+
+
+def _shape_arg(value: Any, name: str) -> tuple[int, ...]:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = (value,)
+    try:
+        shape = tuple(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a tuple of ints, got {value!r}") from None
+    for d in shape:
+        if isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1:
+            raise ValueError(f"{name} must hold positive ints, got {value!r}")
+    return tuple(int(d) for d in shape)
+
+
+def _dtype_arg(value: Any, name: str) -> np.dtype:
+    try:
+        dtype = np.dtype(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a numpy dtype, got {value!r}") from None
+    if dtype.kind not in "biufc" or dtype.fields is not None or dtype.subdtype is not None:
+        raise TypeError(f"{name} must be a plain numeric or bool dtype, got {dtype}")
+    return dtype
+
+
+class ReplayBuffer(_core._ReplayCore):
+    """Uniform replay memory with n-step returns and frame stacks (see the module docstring).
+
+    Args:
+        capacity: transitions kept (all envs together), 1 <= capacity < 2**31.
+        obs_shape: shape of ONE observation as passed to ``add`` for one env; ``(k, H, W)`` with
+            ``frame_stack=k`` (stacks along axis 0, ``obs_shape[0] == k``).
+        obs_dtype: dtype of observations; ``obs``/``next_obs`` must have exactly it (never cast).
+        action_shape: shape of one action (``()`` for discrete actions).
+        action_dtype: dtype of actions; ``action`` must have exactly it.
+        num_envs: envs stepped together; every ``add`` argument has a leading ``num_envs`` axis.
+        n_step: steps summed into one transition (>= 1).
+        gamma: discount in [0, 1].
+        frame_stack: frames per observation (>= 1); > 1 stores one new frame per transition.
+        seed: seed of the buffer's own RNG (None: drawn from the OS).
+    """
+
+    _prioritized = False
+
+    def __init__(
+        self,
+        capacity: int,
+        obs_shape: tuple[int, ...],
+        obs_dtype: Any = np.float32,
+        action_shape: tuple[int, ...] = (),
+        action_dtype: Any = np.int64,
+        num_envs: int = 1,
+        n_step: int = 1,
+        gamma: float = 0.99,
+        frame_stack: int = 1,
+        seed: int | None = None,
+        *,
+        alpha: float = 0.6,
+        eps: float = 1e-6,
+    ) -> None:
+        capacity = _int_arg(capacity, "capacity", 1)
+        if capacity > 2**31 - 1:
+            raise ValueError(f"capacity must be < 2**31, got {capacity}")
+        obs_shape = _shape_arg(obs_shape, "obs_shape")
+        action_shape = _shape_arg(action_shape, "action_shape")
+        obs_dtype = _dtype_arg(obs_dtype, "obs_dtype")
+        action_dtype = _dtype_arg(action_dtype, "action_dtype")
+        num_envs = _int_arg(num_envs, "num_envs", 1)
+        n_step = _int_arg(n_step, "n_step", 1)
+        gamma = _real_arg(gamma, "gamma", 0.0, 1.0)
+        frame_stack = _int_arg(frame_stack, "frame_stack", 1)
+        if frame_stack > 1 and (len(obs_shape) < 1 or obs_shape[0] != frame_stack):
+            raise ValueError(
+                f"obs_shape must start with frame_stack={frame_stack} (stacks along axis 0), got {obs_shape}"
+            )
+        alpha = _real_arg(alpha, "alpha", 0.0)
+        eps = _real_arg(eps, "eps", 0.0, low_open=True)
+        if seed is None:
+            seed = int.from_bytes(os.urandom(8), "little")
+        elif isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**64:
+            raise ValueError(f"seed must be None or an int in [0, 2**64), got {seed!r}")
+        self._config = {
+            "capacity": capacity,
+            "obs_shape": list(obs_shape),
+            "obs_dtype": obs_dtype.str,
+            "action_shape": list(action_shape),
+            "action_dtype": action_dtype.str,
+            "num_envs": num_envs,
+            "n_step": n_step,
+            "gamma": gamma,
+            "frame_stack": frame_stack,
+            "prioritized": self._prioritized,
+            "alpha": alpha,
+            "eps": eps,
+        }
+        self._seed = int(seed)
+        self._obs_shape, self._action_shape = obs_shape, action_shape
+        self._obs_dtype, self._action_dtype = obs_dtype, action_dtype
+        super().__init__(capacity, list(obs_shape), obs_dtype, list(action_shape), action_dtype, num_envs,
+                         n_step, gamma, frame_stack, int(seed), self._prioritized, alpha, eps)
+
+    # ``add`` is the C++ method itself (no Python layer on the hot path); see its docstring.
+
+    @property
+    def obs_shape(self) -> tuple[int, ...]:
+        """Shape of one observation (per env)."""
+        return self._obs_shape
+
+    @property
+    def num_envs(self) -> int:
+        """Number of envs added together."""
+        return self._config["num_envs"]
+
+    def sample(
+        self, batch_size: int, *, out: Batch | None = None, as_torch: bool = False, pin_memory: bool | None = None
+    ) -> Batch:
+        """Samples ``batch_size`` transitions uniformly (with replacement) among the sampleable ones.
+
+        Args:
+            batch_size: 1 <= batch_size <= len(self), else ValueError.
+            out: a Batch of preallocated C-contiguous arrays (numpy, or torch CPU tensors with
+                ``as_torch=True``) of the right shapes/dtypes to gather into; returned filled.
+            as_torch: return torch CPU tensors instead of numpy arrays.
+            pin_memory: with ``as_torch``, gather into pinned host memory (default: whether CUDA is
+                available), ready for ``batch.to("cuda")``.
+
+        Returns:
+            Batch(obs, action, reward, next_obs, discount, indices, weights); weights are ones.
+        """
+        if out is None and not as_torch:
+            return self._sample(batch_size, 0.0)
+        return self._sample_general(batch_size, 0.0, out, as_torch, pin_memory)
+
+    def _sample_general(self, batch_size: int, beta: float, out: Batch | None, as_torch: bool,
+                        pin_memory: bool | None) -> Batch:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+            raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        shapes = self._field_specs(int(batch_size))
+        if as_torch:
+            import torch
+
+            if pin_memory is None:
+                pin_memory = torch.cuda.is_available()
+            if pin_memory and not torch.cuda.is_available():
+                raise ValueError("pin_memory=True needs CUDA, which is not available")
+            if out is None:
+                out = Batch(*(torch.empty(shape, dtype=_torch_dtype(dtype), pin_memory=bool(pin_memory))
+                              for shape, dtype in shapes))
+            arrays = [_tensor_as_array(x, f"out.{name}") for x, name in zip(_checked_out(out), _FIELDS, strict=True)]
+        else:
+            if out is None:
+                out = Batch(*(np.empty(shape, dtype) for shape, dtype in shapes))
+            arrays = list(_checked_out(out))
+        for a, name, (shape, dtype) in zip(arrays, _FIELDS, shapes, strict=True):
+            if not isinstance(a, np.ndarray):
+                raise TypeError(f"out.{name} must be a numpy array, got {type(a).__name__}")
+            if a.dtype != dtype:
+                raise TypeError(f"out.{name} must have dtype {dtype}, got {a.dtype}")
+            if a.shape != shape:
+                raise ValueError(f"out.{name} must have shape {shape}, got {a.shape}")
+            if not a.flags.c_contiguous or not a.flags.writeable:
+                raise ValueError(f"out.{name} must be a writeable C-contiguous array")
+        self._sample_into(batch_size, beta, *arrays)
+        return Batch(*out)
+
+    def _field_specs(self, b: int) -> list[tuple[tuple[int, ...], np.dtype]]:
+        f32 = np.dtype(np.float32)
+        return [((b, *self._obs_shape), self._obs_dtype), ((b, *self._action_shape), self._action_dtype),
+                ((b,), f32), ((b, *self._obs_shape), self._obs_dtype), ((b,), f32),
+                ((b,), np.dtype(np.int64)), ((b,), f32)]
+
+    # ---- state ------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume exactly: contents, open n-step windows, priorities, positions
+        and RNG state, as plain numpy arrays and Python scalars (``"config"`` is a dict)."""
+        state = self._state()
+        state["config"] = dict(self._config)
+        state["format_version"] = _FORMAT_VERSION
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores a ``state_dict()`` of a buffer with the same configuration (else ValueError);
+        sampling afterwards continues exactly as the saved buffer would have."""
+        if not isinstance(state, dict) or "config" not in state:
+            raise ValueError("state must be a dict returned by state_dict()")
+        if state.get("format_version") != _FORMAT_VERSION:
+            raise ValueError(f"state has format version {state.get('format_version')!r}, expected {_FORMAT_VERSION}")
+        theirs = dict(state["config"])
+        for key, mine in self._config.items():
+            if theirs.get(key) != mine:
+                raise ValueError(f"state was saved with {key}={theirs.get(key)!r}, this buffer has {key}={mine!r}")
+        self._set_state({k: v for k, v in state.items() if k not in ("config", "format_version")})
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes the whole buffer to one file, atomically (a temp file, then ``os.replace``).
+
+        Format: a 28-byte header (magic, format version, JSON length), a JSON header (class, config,
+        array table, CRC-32 of the payload), then the raw arrays.
+        """
+        state = self.state_dict()
+        config = state.pop("config")
+        state.pop("format_version")
+        scalars = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
+        arrays = {k: np.ascontiguousarray(v) for k, v in state.items() if isinstance(v, np.ndarray)}
+        table, offset, crc = [], 0, 0
+        for name, a in arrays.items():
+            table.append({"name": name, "dtype": a.dtype.str, "shape": list(a.shape), "offset": offset})
+            offset += a.nbytes
+            crc = zlib.crc32(memoryview(a).cast("B"), crc)
+        header = json.dumps({"class": type(self).__name__, "config": config, "scalars": scalars,
+                             "arrays": table, "payload_bytes": offset, "crc32": crc}).encode()
+        path = os.fspath(path)
+        tmp = f"{path}.tmp{os.getpid()}"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(_HEADER.pack(_MAGIC, _FORMAT_VERSION, len(header)))
+                f.write(header)
+                for a in arrays.values():
+                    f.write(memoryview(a).cast("B"))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ReplayBuffer:
+        """Reads a file written by ``save``; returns a ReplayBuffer or PrioritizedReplayBuffer as
+        saved. A truncated, corrupted or foreign file raises ValueError (OSError if unreadable)."""
+        path = os.fspath(path)
+        with open(path, "rb") as f:
+            head = f.read(_HEADER.size)
+            if len(head) < _HEADER.size or not head.startswith(_MAGIC):
+                raise ValueError(f"{path!r} is not a fastrl replay file (bad magic)")
+            _, version, header_len = _HEADER.unpack(head)
+            if version != _FORMAT_VERSION:
+                raise ValueError(f"{path!r} has format version {version}; this fastrl reads {_FORMAT_VERSION}")
+            raw = f.read(header_len)
+            if len(raw) != header_len:
+                raise ValueError(f"{path!r} is truncated (header)")
+            try:
+                header = json.loads(raw)
+                config, table = header["config"], header["arrays"]
+                klass = {"ReplayBuffer": ReplayBuffer, "PrioritizedReplayBuffer": PrioritizedReplayBuffer}[
+                    header["class"]]
+            except (ValueError, KeyError, TypeError) as err:
+                raise ValueError(f"{path!r} has a corrupted header: {err}") from None
+            payload = f.read()
+        if len(payload) != header["payload_bytes"]:
+            raise ValueError(f"{path!r} is truncated: {len(payload)} of {header['payload_bytes']} payload bytes")
+        if zlib.crc32(payload) != header["crc32"]:
+            raise ValueError(f"{path!r} is corrupted (CRC-32 mismatch)")
+        state: dict[str, Any] = dict(header["scalars"])
+        for entry in table:
+            dtype = np.dtype(entry["dtype"])
+            count = math.prod(entry["shape"])
+            state[entry["name"]] = np.frombuffer(payload, dtype, count, entry["offset"]).reshape(entry["shape"])
+        buf = klass(config["capacity"], tuple(config["obs_shape"]), np.dtype(config["obs_dtype"]),
+                    tuple(config["action_shape"]), np.dtype(config["action_dtype"]), config["num_envs"],
+                    config["n_step"], config["gamma"], config["frame_stack"], 0,
+                    **({"alpha": config["alpha"], "eps": config["eps"]} if klass._prioritized else {}))
+        state["config"] = config
+        state["format_version"] = _FORMAT_VERSION
+        buf.load_state_dict(state)
+        return buf
+
+    def __repr__(self) -> str:
+        c = self._config
+        return (f"{type(self).__name__}(capacity={c['capacity']}, obs_shape={tuple(c['obs_shape'])}, "
+                f"num_envs={c['num_envs']}, n_step={c['n_step']}, frame_stack={c['frame_stack']}, len={len(self)})")
+
+
+class PrioritizedReplayBuffer(ReplayBuffer):
+    """Prioritized replay (Schaul et al. 2016) over the same storage as ReplayBuffer.
+
+    Leaf priority ``p_i = (priority_i + eps) ** alpha`` in a float64 sum tree; new transitions enter
+    with the largest ``priority + eps`` seen so far (1.0 at first). Sampling is stratified: the total
+    mass is cut into ``batch_size`` equal segments and one transition is drawn in each, with
+    probability ``P(i) = p_i / sum_j p_j``. Importance weights are
+    ``w_i = (N P(i)) ** -beta / max_j (N P(j)) ** -beta`` with the max over every sampleable
+    transition in the buffer (not only the batch), i.e. ``(p_i / min_j p_j) ** -beta``, so weights
+    are <= 1 and comparable across batches.
+
+    Extra args: ``alpha >= 0`` (0 = uniform), ``eps > 0``.
+    """
+
+    _prioritized = True
+
+    def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype: Any = np.float32,
+                 action_shape: tuple[int, ...] = (), action_dtype: Any = np.int64, num_envs: int = 1,
+                 n_step: int = 1, gamma: float = 0.99, frame_stack: int = 1, seed: int | None = None,
+                 alpha: float = 0.6, eps: float = 1e-6) -> None:
+        super().__init__(capacity, obs_shape, obs_dtype, action_shape, action_dtype, num_envs, n_step, gamma,
+                         frame_stack, seed, alpha=alpha, eps=eps)
+
+    def sample(  # type: ignore[override]
+        self, batch_size: int, beta: float = 0.4, *, out: Batch | None = None, as_torch: bool = False,
+        pin_memory: bool | None = None,
+    ) -> Batch:
+        """Samples ``batch_size`` transitions by priority (stratified); see the class docstring.
+
+        ``beta >= 0`` is the importance-sampling exponent (0: weights of one, 1: full correction).
+        Other arguments as ``ReplayBuffer.sample``.
+        """
+        if not (isinstance(beta, float) and 0.0 <= beta < math.inf):
+            beta = _real_arg(beta, "beta", 0.0)
+        if out is None and not as_torch:
+            return self._sample(batch_size, beta)
+        return self._sample_general(batch_size, beta, out, as_torch, pin_memory)
+
+    def update_priorities(self, indices: Any, priorities: Any) -> None:
+        """Sets the priority of sampled transitions.
+
+        Args:
+            indices: ``(B,)`` integer array, ``Batch.indices`` of an earlier sample.
+            priorities: ``(B,)`` real array, finite and >= 0 (typically ``|td_error|``); stored as
+                ``(priority + eps) ** alpha``.
+
+        Indices whose slot was overwritten since the sample are ignored (their transition is gone).
+        NaN, infinite or negative priorities, and indices this buffer never handed out, raise
+        ValueError before anything is changed. For a repeated index the last priority wins.
+        """
+        self._update_priorities(indices, priorities)
+
+
+def _checked_out(out: Any) -> tuple[Any, ...]:
+    try:
+        return tuple(getattr(out, name) for name in _FIELDS)
+    except AttributeError as err:
+        raise TypeError(f"out must be a Batch (fields {', '.join(_FIELDS)}): {err}") from None
+
+
+def _torch_dtype(dtype: np.dtype) -> Any:
+    import torch
+
+    return torch.from_numpy(np.empty(0, dtype)).dtype
+
+
+def _tensor_as_array(t: Any, name: str) -> np.ndarray:
+    import torch
+
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch tensor with as_torch=True, got {type(t).__name__}")
+    if t.device.type != "cpu":
+        raise ValueError(f"{name} must be a CPU tensor, got device {t.device}")
+    if not t.is_contiguous():
+        raise ValueError(f"{name} must be contiguous")
+    return t.numpy()
+
+
+_core._set_batch_type(Batch)

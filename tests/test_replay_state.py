@@ -1,0 +1,106 @@
+"""save/load and state_dict: exact round trips (sampling afterwards equals sampling without the
+round trip), config checks, truncated / corrupted / foreign files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from replay_reference import StreamSimulator
+
+import fastrl
+
+
+def build(cls=fastrl.ReplayBuffer, seed=3, steps=60, capacity=37, **kw):
+    shape = (4, 3, 3)
+    buf = cls(capacity, shape, np.uint8, num_envs=2, n_step=3, gamma=0.9, frame_stack=4, seed=seed, **kw)
+    sim = StreamSimulator(np.random.default_rng(seed), 2, shape, 4)
+    for _ in range(steps):
+        buf.add(*sim.step())
+    return buf, sim
+
+
+def continue_and_sample(buf, sim, prioritized):
+    out = []
+    for _ in range(30):
+        buf.add(*sim.step())
+        b = buf.sample(8, beta=0.5) if prioritized else buf.sample(8)
+        if prioritized:
+            buf.update_priorities(b.indices, b.reward.astype(np.float64) ** 2)
+        out.append(b)
+    return out
+
+
+def assert_same(xs, ys):
+    for x, y in zip(xs, ys, strict=True):
+        for a, b in zip(x, y, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("cls", [fastrl.ReplayBuffer, fastrl.PrioritizedReplayBuffer])
+def test_state_dict_round_trip_continues_exactly(cls):
+    prioritized = cls is fastrl.PrioritizedReplayBuffer
+    a, sim_a = build(cls)
+    _, sim_b = build(cls)  # the same stream again, fed to the restored copy
+    c = cls(37, (4, 3, 3), np.uint8, num_envs=2, n_step=3, gamma=0.9, frame_stack=4, seed=999)
+    c.load_state_dict(a.state_dict())
+    assert len(c) == len(a)
+    assert_same(continue_and_sample(a, sim_a, prioritized), continue_and_sample(c, sim_b, prioritized))
+
+
+@pytest.mark.parametrize("cls", [fastrl.ReplayBuffer, fastrl.PrioritizedReplayBuffer])
+def test_save_load_round_trip(tmp_path, cls):
+    prioritized = cls is fastrl.PrioritizedReplayBuffer
+    a, sim_a = build(cls)
+    _, sim_b = build(cls)
+    path = tmp_path / "buf.bin"
+    a.save(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["buf.bin"]  # no temp file left behind
+    c = fastrl.ReplayBuffer.load(path)
+    assert type(c) is cls and c.capacity == 37 and len(c) == len(a)
+    assert_same(continue_and_sample(a, sim_a, prioritized), continue_and_sample(c, sim_b, prioritized))
+
+
+def test_config_mismatch(tmp_path):
+    a, _ = build()
+    other = fastrl.ReplayBuffer(37, (4, 3, 3), np.uint8, num_envs=2, n_step=2, gamma=0.9, frame_stack=4)
+    with pytest.raises(ValueError, match="n_step"):
+        other.load_state_dict(a.state_dict())
+    with pytest.raises(ValueError, match="state"):
+        other.load_state_dict({"nope": 1})
+
+
+def test_corrupted_state_dict_is_rejected_and_buffer_kept():
+    a, _ = build()
+    state = a.state_dict()
+    state["slot_boot"] = np.full_like(state["slot_boot"], 10**6)
+    with pytest.raises(ValueError, match="state"):
+        a.load_state_dict(state)
+    state = a.state_dict()
+    state["frames"] = state["frames"][:-1]
+    with pytest.raises(ValueError, match="state"):
+        a.load_state_dict(state)
+    state = a.state_dict()
+    state["slot_env"] = state["slot_env"].astype(np.int64)
+    with pytest.raises(ValueError, match="slot_env"):
+        a.load_state_dict(state)
+    assert a.sample(4).obs.shape == (4, 4, 3, 3)  # unchanged and usable
+
+
+def test_truncated_foreign_and_corrupted_files(tmp_path):
+    a, _ = build()
+    path = tmp_path / "buf.bin"
+    a.save(path)
+    data = path.read_bytes()
+    for name, content, match in [
+        ("short", data[: len(data) // 2], "truncated"),
+        ("header", data[:40], "truncated"),
+        ("empty", b"", "not a fastrl replay file"),
+        ("foreign", b"PK\x03\x04" + data[4:], "not a fastrl replay file"),
+        ("flipped", data[:-10] + bytes([data[-10] ^ 0xFF]) + data[-9:], "corrupted"),
+    ]:
+        p = tmp_path / name
+        p.write_bytes(content)
+        with pytest.raises(ValueError, match=match):
+            fastrl.ReplayBuffer.load(p)
+    with pytest.raises(OSError):
+        fastrl.ReplayBuffer.load(tmp_path / "missing.bin")
