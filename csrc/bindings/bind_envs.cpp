@@ -239,7 +239,7 @@ class PyVecEnv {
     return out;
   }
 
-  void SetState(const py::handle& obj) {
+  py::array_t<float> SetState(const py::handle& obj) {
     CheckNotPending("set_state");
     const py::array a = AsArray(obj);
     if (!a.dtype().is(py::dtype::of<double>())) {
@@ -255,6 +255,9 @@ class PyVecEnv {
       if (!std::isfinite(p[k])) throw py::value_error("states must be finite, got " + std::to_string(p[k]));
     }
     vec_.SetState(p);
+    py::array_t<float> obs({num_envs(), kObsDim});
+    vec_.WriteObs(obs.mutable_data());
+    return obs;
   }
 
  private:

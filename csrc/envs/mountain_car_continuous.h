@@ -43,16 +43,15 @@ class MountainCarContinuous {
   }
 
   void WriteObs(float* obs) const {
-    obs[0] = static_cast<float>(position_);
-    obs[1] = static_cast<float>(velocity_);
+    obs[0] = state_is_float32_ ? position32_ : static_cast<float>(position_);
+    obs[1] = state_is_float32_ ? velocity32_ : static_cast<float>(velocity_);
   }
 
   StepResult Step(const Action& action, float* obs) {
     using S = NpScalar;
-    const auto state_scalar = [this](double v) { return state_is_float32_ ? S::Float32(v) : S::Float64(v); };
     const S a = action.is_float32 ? S::Float32(action.value) : S::Float64(action.value);
-    S position = state_scalar(position_);
-    S velocity = state_scalar(velocity_);
+    S position = state_is_float32_ ? S::Float32(position32_) : S::Float64(position_);
+    S velocity = state_is_float32_ ? S::Float32(velocity32_) : S::Float64(velocity_);
 
     // force = min(max(action[0], -1.0), 1.0): Python's min/max return one of
     // their arguments, so force is either the action scalar or a Python float.
@@ -74,31 +73,40 @@ class MountainCarContinuous {
     double reward = terminated ? 100.0 : 0.0;
     reward -= ::pow(action.value, 2.0) * 0.1;  // math.pow(action[0], 2): unclipped
 
-    // self.state = np.array([position, velocity], dtype=np.float32)
-    position_ = static_cast<float>(position.value());
-    velocity_ = static_cast<float>(velocity.value());
+    // self.state = np.array([position, velocity], dtype=np.float32). Kept in
+    // float members: gcc 12's SLP vectorizer (with -fno-builtin) dropped the
+    // rounding of `double_member = static_cast<float>(x)` here.
+    position32_ = static_cast<float>(position.value());
+    velocity32_ = static_cast<float>(velocity.value());
     state_is_float32_ = true;
     WriteObs(obs);
     return {reward, terminated};
   }
 
   void GetState(double* out) const {
-    out[0] = position_;
-    out[1] = velocity_;
+    out[0] = state_is_float32_ ? position32_ : position_;
+    out[1] = state_is_float32_ ? velocity32_ : velocity_;
   }
-  // A state set from outside is treated like gymnasium's state right after
-  // reset(): a float64 array (its first step computes in float64).
+  // gymnasium's state is a float64 array right after reset() and a float32
+  // array after any step. A set state whose values are both exact float32
+  // numbers is taken as the float32 kind, so get_state()/set_state() round
+  // trips are exact; a reset state (a float64 draw) is float32-exact with
+  // probability about 2**-29.
   void SetState(const double* in) {
     position_ = in[0];
     velocity_ = in[1];
-    state_is_float32_ = false;
+    position32_ = static_cast<float>(in[0]);
+    velocity32_ = static_cast<float>(in[1]);
+    state_is_float32_ = static_cast<double>(position32_) == in[0] && static_cast<double>(velocity32_) == in[1];
   }
 
  private:
   double goal_velocity_;
   double position_ = 0.0;
   double velocity_ = 0.0;
-  bool state_is_float32_ = false;
+  float position32_ = 0.0f;  // the state after a step (gymnasium: a float32 array)
+  float velocity32_ = 0.0f;
+  bool state_is_float32_ = false;  // which pair holds the state
 };
 
 }  // namespace fastrl::envs

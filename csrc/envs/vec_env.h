@@ -120,6 +120,11 @@ class VecEnv {
     for (int i = 0; i < num_envs_; ++i) envs_[i].SetState(in + static_cast<std::size_t>(i) * kStateDim);
   }
 
+  // Writes every env's observation of its current state (num_envs x kObsDim).
+  void WriteObs(float* obs) const {
+    for (int i = 0; i < num_envs_; ++i) envs_[i].WriteObs(obs + static_cast<std::size_t>(i) * kObsDim);
+  }
+
   Env& env(int i) { return envs_[i]; }
 
  private:

@@ -58,6 +58,9 @@ class _Task:
     reset_keys: tuple[str, str] = ("low", "high")
     reset_defaults: tuple[float, float] = (0.0, 0.0)
     symmetric_reset: bool = False  # Pendulum: the keys give half-widths (x_init, y_init)
+    # Acrobot: gymnasium keeps the reset state as float32, so the reset observation's cos/sin come from
+    # NumPy's float32 kernels, which are not float32(cos(double)); such rows are recomputed with NumPy.
+    float32_reset_obs: bool = False
 
 
 def _cartpole_obs_space() -> spaces.Box:
@@ -126,6 +129,7 @@ def _make_tasks() -> dict[str, _Task]:
             observation_space=_acrobot_obs_space(),
             action_space=spaces.Discrete(3),
             reset_defaults=(-0.1, 0.1),
+            float32_reset_obs=True,
         ),
     }
 
@@ -227,6 +231,10 @@ class NativeVectorEnv(gym.vector.VectorEnv):
         self._initial_seed = seed
         self._seeded = False
         self._same_step = mode == AutoresetMode.SAME_STEP
+        self._next_step = mode == AutoresetMode.NEXT_STEP
+        self._fix_reset_obs = task.float32_reset_obs
+        # Next-step mode with float32 reset observations: the envs this step will reset (else None).
+        self._resetting: np.ndarray | None = None
 
         self.num_envs = num_envs
         self.single_observation_space = task.observation_space
@@ -277,6 +285,9 @@ class NativeVectorEnv(gym.vector.VectorEnv):
         mask, bound_a, bound_b = self._parse_options(options)
         obs = self._core.reset(seeds, mask, bound_a, bound_b)
         self._seeded = True
+        if self._fix_reset_obs:
+            self._float32_reset_obs(obs, np.ones(self.num_envs, dtype=bool) if mask is None else mask)
+            self._resetting = None if mask is None else self._resetting_after_reset(mask)
         return obs, {}
 
     def step(
@@ -293,7 +304,9 @@ class NativeVectorEnv(gym.vector.VectorEnv):
             a non-finite continuous action, or (autoreset disabled) an env that ended and was not reset.
         """
         obs, rewards, terminations, truncations, any_done = self._core.step(actions)
-        return obs, rewards, terminations, truncations, (self._end_infos() if any_done else {})
+        if any_done or self._resetting is not None:
+            return self._finish_step(obs, rewards, terminations, truncations, any_done)
+        return obs, rewards, terminations, truncations, {}
 
     def step_async(self, actions: np.ndarray) -> None:
         """Starts a step in the background (checks ``actions`` now); collect it with ``step_wait()``.
@@ -306,7 +319,9 @@ class NativeVectorEnv(gym.vector.VectorEnv):
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Waits for the step started by ``step_async`` and returns what ``step`` would have returned."""
         obs, rewards, terminations, truncations, any_done = self._core.step_wait()
-        return obs, rewards, terminations, truncations, (self._end_infos() if any_done else {})
+        if any_done or self._resetting is not None:
+            return self._finish_step(obs, rewards, terminations, truncations, any_done)
+        return obs, rewards, terminations, truncations, {}
 
     def get_state(self) -> np.ndarray:
         """Physical state of every env, ``(num_envs, state_dim)`` float64 (a copy).
@@ -316,13 +331,18 @@ class NativeVectorEnv(gym.vector.VectorEnv):
         """
         return self._core.get_state()
 
-    def set_state(self, states: np.ndarray) -> None:
+    def set_state(self, states: np.ndarray) -> np.ndarray:
         """Replaces every env's physical state with ``states`` (``(num_envs, state_dim)`` float64, finite).
 
-        Time-limit counters, pending autoresets and episode statistics are unchanged. MountainCarContinuous
-        treats a set state as gymnasium's state right after ``reset()`` (float64 until its next step).
+        Time-limit counters, pending autoresets and episode statistics are unchanged. The states are taken as
+        gymnasium's ``env.unwrapped.state``. MountainCarContinuous, whose gymnasium state is float64 after
+        ``reset()`` and float32 after a step (which changes the arithmetic of the next step), takes a row whose
+        two values are exact float32 numbers as the float32 kind, so ``set_state(get_state())`` is exact.
+
+        Returns:
+            The observations of the new states, ``(num_envs, obs_dim)`` float32 (a fresh array).
         """
-        self._core.set_state(states)
+        return self._core.set_state(states)
 
     def close_extras(self, **kwargs: Any) -> None:
         """Finishes a pending ``step_async`` and frees the C++ envs and threads."""
@@ -372,6 +392,39 @@ class NativeVectorEnv(gym.vector.VectorEnv):
             if not mask.any():
                 raise ValueError("options['reset_mask'] must contain at least one True value")
         return mask, bound_a, bound_b
+
+    def _finish_step(
+        self, obs: np.ndarray, rewards: np.ndarray, terminations: np.ndarray, truncations: np.ndarray, any_done: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """The rare part of a step: episode-end infos and float32 reset observations."""
+        if self._resetting is not None:  # these envs were reset (next-step autoreset) in this step
+            self._float32_reset_obs(obs, self._resetting)
+            self._resetting = None
+        infos: dict[str, Any] = {}
+        if any_done:
+            infos = self._end_infos()
+            if self._fix_reset_obs:
+                dones = infos["_episode"]
+                if self._same_step:
+                    self._float32_reset_obs(obs, dones)
+                elif self._next_step:
+                    self._resetting = dones.copy()
+        return obs, rewards, terminations, truncations, infos
+
+    def _resetting_after_reset(self, mask: np.ndarray) -> np.ndarray | None:
+        """Envs still waiting for a next-step autoreset after a masked ``reset``."""
+        if self._resetting is None:
+            return None
+        left = self._resetting & ~mask
+        return left if left.any() else None
+
+    def _float32_reset_obs(self, obs: np.ndarray, rows: np.ndarray) -> None:
+        """Recomputes the angle features of freshly reset rows as gymnasium does: NumPy float32 cos/sin."""
+        theta = self._core.get_state()[rows, :2].astype(np.float32)
+        obs[rows, 0] = np.cos(theta[:, 0])
+        obs[rows, 1] = np.sin(theta[:, 0])
+        obs[rows, 2] = np.cos(theta[:, 1])
+        obs[rows, 3] = np.sin(theta[:, 1])
 
     def _end_infos(self) -> dict[str, Any]:
         """Infos of a step in which some episode ended (gymnasium's keys, dtypes and masks)."""
