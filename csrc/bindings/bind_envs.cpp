@@ -202,34 +202,51 @@ class PyVecEnv {
 
   bool pending() const { return pending_; }
 
-  // Stats of the episodes that ended in the last step, as RecordEpisodeStatistics
-  // gives them: r/l/t arrays with zeros where no episode ended, and the mask.
-  py::tuple EpisodeStats() const {
+  // infos of a step in which some episode ended, with gymnasium's keys, dtypes
+  // and masks: "episode" {"r" float64, "l" int64, "t" float64} and "_episode"
+  // as RecordEpisodeStatistics gives them (zeros where no episode ended), and in
+  // same-step mode "final_obs" (object array holding a (obs_dim,) float32 array
+  // per ended env, None elsewhere), "final_info" ({}) and their "_" masks.
+  py::dict EndInfos() const {
     const int n = num_envs();
     py::array_t<double> r(n), t(n);
     py::array_t<std::int64_t> l(n);
     py::array_t<bool> mask(n);
-    auto rm = r.mutable_unchecked<1>();
-    auto tm = t.mutable_unchecked<1>();
-    auto lm = l.mutable_unchecked<1>();
-    auto mm = mask.mutable_unchecked<1>();
+    double* rp = r.mutable_data();
+    double* tp = t.mutable_data();
+    std::int64_t* lp = l.mutable_data();
+    bool* mp = mask.mutable_data();
+    const auto& done = vec_.done();
     for (int i = 0; i < n; ++i) {
-      const bool d = vec_.done()[i] != 0;
-      mm(i) = d;
-      rm(i) = d ? vec_.final_return()[i] : 0.0;
-      lm(i) = d ? vec_.final_length()[i] : 0;
-      tm(i) = d ? vec_.final_time()[i] : 0.0;
+      const bool d = done[i] != 0;
+      mp[i] = d;
+      rp[i] = d ? vec_.final_return()[i] : 0.0;
+      lp[i] = d ? vec_.final_length()[i] : 0;
+      tp[i] = d ? vec_.final_time()[i] : 0.0;
     }
-    return py::make_tuple(r, l, t, mask);
-  }
-
-  // Same-step mode: copies of the final observations of the last step's ended episodes.
-  py::array_t<float> FinalObs() const {
-    const int n = num_envs();
-    py::array_t<float> out({n, kObsDim});
-    const auto& src = vec_.final_obs();
-    if (!src.empty()) std::copy(src.begin(), src.end(), out.mutable_data());
-    return out;
+    py::dict infos;
+    if (vec_.mode() == AutoresetMode::kSameStep) {
+      py::array final_obs = py::module_::import("numpy").attr("full")(n, py::none(), "object");
+      const float* src = vec_.final_obs().data();
+      for (int i = 0; i < n; ++i) {
+        if (!mp[i]) continue;
+        py::array_t<float> row(kObsDim);
+        std::copy(src + static_cast<std::size_t>(i) * kObsDim, src + static_cast<std::size_t>(i + 1) * kObsDim,
+                  row.mutable_data());
+        final_obs.attr("__setitem__")(i, row);
+      }
+      infos["final_obs"] = final_obs;
+      infos["_final_obs"] = mask.attr("copy")();
+      infos["final_info"] = py::dict();
+      infos["_final_info"] = mask.attr("copy")();
+    }
+    py::dict episode;
+    episode["r"] = r;
+    episode["l"] = l;
+    episode["t"] = t;
+    infos["episode"] = episode;
+    infos["_episode"] = mask;
+    return infos;
   }
 
   py::array_t<double> GetState() {
@@ -287,9 +304,10 @@ class PyVecEnv {
     outputs_ = {obs_.mutable_data(), rewards_.mutable_data(), terminated_.mutable_data(), truncated_.mutable_data()};
   }
 
+  // (obs, rewards, terminations, truncations, infos) of the finished step.
   py::tuple TakeResults() {
     py::tuple result = py::make_tuple(std::move(obs_), std::move(rewards_), std::move(terminated_),
-                                      std::move(truncated_), any_done_);
+                                      std::move(truncated_), any_done_ ? EndInfos() : py::dict());
     obs_ = py::array_t<float>();
     rewards_ = py::array_t<double>();
     terminated_ = py::array_t<bool>();
@@ -336,8 +354,6 @@ void BindVecEnv(py::module_& m, const char* name, const char* doc, typename Env:
       .def("step", &Cls::Step, py::arg("actions"))
       .def("step_async", &Cls::StepAsync, py::arg("actions"))
       .def("step_wait", &Cls::StepWait)
-      .def("episode_stats", &Cls::EpisodeStats)
-      .def("final_obs", &Cls::FinalObs)
       .def("get_state", &Cls::GetState)
       .def("set_state", &Cls::SetState, py::arg("states"));
 }

@@ -235,6 +235,8 @@ class NativeVectorEnv(gym.vector.VectorEnv):
         self._fix_reset_obs = task.float32_reset_obs
         # Next-step mode with float32 reset observations: the envs this step will reset (else None).
         self._resetting: np.ndarray | None = None
+        # Post-processing of a step's results: none (the C++ tuple is final) except for Acrobot.
+        self._finish = self._fix_step_reset_obs if self._fix_reset_obs else self._pass
 
         self.num_envs = num_envs
         self.single_observation_space = task.observation_space
@@ -303,10 +305,7 @@ class NativeVectorEnv(gym.vector.VectorEnv):
             TypeError: actions of a wrong dtype. ValueError: wrong shape, a Discrete action out of range,
             a non-finite continuous action, or (autoreset disabled) an env that ended and was not reset.
         """
-        obs, rewards, terminations, truncations, any_done = self._core.step(actions)
-        if any_done or self._resetting is not None:
-            return self._finish_step(obs, rewards, terminations, truncations, any_done)
-        return obs, rewards, terminations, truncations, {}
+        return self._finish(self._core.step(actions))
 
     def step_async(self, actions: np.ndarray) -> None:
         """Starts a step in the background (checks ``actions`` now); collect it with ``step_wait()``.
@@ -318,10 +317,7 @@ class NativeVectorEnv(gym.vector.VectorEnv):
 
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Waits for the step started by ``step_async`` and returns what ``step`` would have returned."""
-        obs, rewards, terminations, truncations, any_done = self._core.step_wait()
-        if any_done or self._resetting is not None:
-            return self._finish_step(obs, rewards, terminations, truncations, any_done)
-        return obs, rewards, terminations, truncations, {}
+        return self._finish(self._core.step_wait())
 
     def get_state(self) -> np.ndarray:
         """Physical state of every env, ``(num_envs, state_dim)`` float64 (a copy).
@@ -370,7 +366,7 @@ class NativeVectorEnv(gym.vector.VectorEnv):
                 f"(accepted: reset_mask, {', '.join(task.reset_keys)})"
             )
         values = []
-        for key, default in zip(task.reset_keys, task.reset_defaults):
+        for key, default in zip(task.reset_keys, task.reset_defaults, strict=True):
             value = options.get(key, default)
             try:
                 values.append(float(value))
@@ -393,23 +389,25 @@ class NativeVectorEnv(gym.vector.VectorEnv):
                 raise ValueError("options['reset_mask'] must contain at least one True value")
         return mask, bound_a, bound_b
 
-    def _finish_step(
-        self, obs: np.ndarray, rewards: np.ndarray, terminations: np.ndarray, truncations: np.ndarray, any_done: bool
+    @staticmethod
+    def _pass(result: tuple) -> tuple:
+        return result
+
+    def _fix_step_reset_obs(
+        self, result: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """The rare part of a step: episode-end infos and float32 reset observations."""
+        """Acrobot: rewrites the rows of envs reset in this step with NumPy float32 cos/sin."""
+        obs, infos = result[0], result[4]
         if self._resetting is not None:  # these envs were reset (next-step autoreset) in this step
             self._float32_reset_obs(obs, self._resetting)
             self._resetting = None
-        infos: dict[str, Any] = {}
-        if any_done:
-            infos = self._end_infos()
-            if self._fix_reset_obs:
-                dones = infos["_episode"]
-                if self._same_step:
-                    self._float32_reset_obs(obs, dones)
-                elif self._next_step:
-                    self._resetting = dones.copy()
-        return obs, rewards, terminations, truncations, infos
+        if infos:
+            dones = infos["_episode"]
+            if self._same_step:
+                self._float32_reset_obs(obs, dones)
+            elif self._next_step:
+                self._resetting = dones.copy()
+        return result
 
     def _resetting_after_reset(self, mask: np.ndarray) -> np.ndarray | None:
         """Envs still waiting for a next-step autoreset after a masked ``reset``."""
@@ -425,20 +423,3 @@ class NativeVectorEnv(gym.vector.VectorEnv):
         obs[rows, 1] = np.sin(theta[:, 0])
         obs[rows, 2] = np.cos(theta[:, 1])
         obs[rows, 3] = np.sin(theta[:, 1])
-
-    def _end_infos(self) -> dict[str, Any]:
-        """Infos of a step in which some episode ended (gymnasium's keys, dtypes and masks)."""
-        returns, lengths, times, dones = self._core.episode_stats()
-        infos: dict[str, Any] = {}
-        if self._same_step:
-            final = self._core.final_obs()
-            final_obs = np.full(self.num_envs, None, dtype=object)
-            for i in np.flatnonzero(dones):
-                final_obs[i] = final[i]
-            infos["final_obs"] = final_obs
-            infos["_final_obs"] = dones.copy()
-            infos["final_info"] = {}
-            infos["_final_info"] = dones.copy()
-        infos["episode"] = {"r": returns, "l": lengths, "t": times}
-        infos["_episode"] = dones
-        return infos
