@@ -48,12 +48,54 @@ std::string ShapeString(const py::array& a) {
   return s + ")";
 }
 
+// A new C-contiguous array of T with shape (d0,) or (d0, d1). The step's
+// per-call cost is mostly these allocations, so they go straight to NumPy's
+// PyArray_NewFromDescr with a cached descriptor (py::array_t's constructor
+// adds vectors, stride computation and a descriptor lookup per call).
+template <class T>
+py::array NewArray(py::ssize_t d0, py::ssize_t d1 = -1) {
+  auto& api = py::detail::npy_api::get();
+  static PyObject* const descr = py::dtype::of<T>().release().ptr();  // one reference kept for good
+  Py_INCREF(descr);  // PyArray_NewFromDescr steals a reference
+  const Py_intptr_t dims[2] = {d0, d1};
+  PyObject* arr = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, d1 < 0 ? 1 : 2, dims, nullptr, nullptr, 0, nullptr);
+  if (arr == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::array>(arr);
+}
+
+template <class T>
+T* Data(const py::array& a) {
+  return reinterpret_cast<T*>(py::detail::array_proxy(a.ptr())->data);
+}
+
+// The action argument as an ndarray in native byte order (a list or a
+// non-native array is converted once), and its dtype's kind and type number.
+struct ActionArray {
+  py::array array;
+  const py::detail::PyArray_Proxy* proxy;
+  char kind;
+  int type_num;
+};
+
+ActionArray ReadActionArray(const py::handle& obj) {
+  auto& api = py::detail::npy_api::get();
+  py::array a = api.PyArray_Check_(obj.ptr()) ? py::reinterpret_borrow<py::array>(obj) : AsArray(obj);
+  auto* descr = reinterpret_cast<const py::detail::PyArrayDescr_Proxy*>(py::detail::array_proxy(a.ptr())->descr);
+  if (descr->byteorder == '>') {  // big-endian data on a little-endian machine
+    a = py::module_::import("numpy").attr("asarray")(a, a.dtype().attr("newbyteorder")("="));
+    descr = reinterpret_cast<const py::detail::PyArrayDescr_Proxy*>(py::detail::array_proxy(a.ptr())->descr);
+  }
+  return {a, py::detail::array_proxy(a.ptr()), descr->kind, descr->type_num};
+}
+
 // Copies a 1-D integer array of element type T into out, checking 0 <= v < num_actions.
 template <class T>
-void CopyDiscrete(const py::array& a, std::int64_t num_actions, std::vector<std::int64_t>& out) {
-  const char* base = static_cast<const char*>(a.data());
-  for (py::ssize_t i = 0; i < a.shape(0); ++i) {
-    const T v = *reinterpret_cast<const T*>(base + i * a.strides(0));
+void CopyDiscrete(const ActionArray& a, std::int64_t num_actions, std::vector<std::int64_t>& out) {
+  const char* base = a.proxy->data;
+  const py::ssize_t stride = a.proxy->strides[0];
+  const py::ssize_t n = a.proxy->dimensions[0];
+  for (py::ssize_t i = 0; i < n; ++i) {
+    const T v = *reinterpret_cast<const T*>(base + i * stride);
     bool negative = false;
     if constexpr (std::is_signed_v<T>) negative = v < 0;
     if (negative || static_cast<std::uint64_t>(v) >= static_cast<std::uint64_t>(num_actions)) {
@@ -66,46 +108,51 @@ void CopyDiscrete(const py::array& a, std::int64_t num_actions, std::vector<std:
 
 // Discrete actions: a (num_envs,) array of any integer dtype with values in [0, n).
 void ConvertActions(const py::handle& obj, int num_envs, std::int64_t num_actions, std::vector<std::int64_t>& out) {
-  const py::array a = AsArray(obj);
-  const char kind = a.dtype().kind();
-  if (kind != 'i' && kind != 'u') {
+  const ActionArray a = ReadActionArray(obj);
+  if (a.kind != 'i' && a.kind != 'u') {
     throw py::type_error("actions must be an integer array (Discrete action space), got dtype " +
-                         std::string(py::str(a.dtype())));
+                         std::string(py::str(a.array.dtype())));
   }
-  if (a.ndim() != 1 || a.shape(0) != num_envs) {
-    throw py::value_error("actions must have shape (" + std::to_string(num_envs) + ",), got " + ShapeString(a));
+  if (a.proxy->nd != 1 || a.proxy->dimensions[0] != num_envs) {
+    throw py::value_error("actions must have shape (" + std::to_string(num_envs) + ",), got " + ShapeString(a.array));
   }
-  switch (a.dtype().itemsize() * (kind == 'i' ? 1 : -1)) {
-    case 1: return CopyDiscrete<std::int8_t>(a, num_actions, out);
-    case 2: return CopyDiscrete<std::int16_t>(a, num_actions, out);
-    case 4: return CopyDiscrete<std::int32_t>(a, num_actions, out);
-    case 8: return CopyDiscrete<std::int64_t>(a, num_actions, out);
-    case -1: return CopyDiscrete<std::uint8_t>(a, num_actions, out);
-    case -2: return CopyDiscrete<std::uint16_t>(a, num_actions, out);
-    case -4: return CopyDiscrete<std::uint32_t>(a, num_actions, out);
-    case -8: return CopyDiscrete<std::uint64_t>(a, num_actions, out);
-    default: throw py::type_error("actions has an unsupported integer dtype " + std::string(py::str(a.dtype())));
+  using api = py::detail::npy_api;
+  switch (a.type_num) {
+    case api::NPY_BYTE_: return CopyDiscrete<signed char>(a, num_actions, out);
+    case api::NPY_UBYTE_: return CopyDiscrete<unsigned char>(a, num_actions, out);
+    case api::NPY_SHORT_: return CopyDiscrete<short>(a, num_actions, out);
+    case api::NPY_USHORT_: return CopyDiscrete<unsigned short>(a, num_actions, out);
+    case api::NPY_INT_: return CopyDiscrete<int>(a, num_actions, out);
+    case api::NPY_UINT_: return CopyDiscrete<unsigned int>(a, num_actions, out);
+    case api::NPY_LONG_: return CopyDiscrete<long>(a, num_actions, out);
+    case api::NPY_ULONG_: return CopyDiscrete<unsigned long>(a, num_actions, out);
+    case api::NPY_LONGLONG_: return CopyDiscrete<long long>(a, num_actions, out);
+    case api::NPY_ULONGLONG_: return CopyDiscrete<unsigned long long>(a, num_actions, out);
+    default:
+      throw py::type_error("actions has an unsupported integer dtype " + std::string(py::str(a.array.dtype())));
   }
 }
 
-// Continuous actions: a (num_envs, 1) float32 or float64 array of finite values.
-void ConvertActions(const py::handle& obj, int num_envs, std::int64_t /*num_actions*/, std::vector<ContinuousAction>& out) {
-  const py::array a = AsArray(obj);
-  const bool is_f32 = a.dtype().is(py::dtype::of<float>());
-  if (!is_f32 && !a.dtype().is(py::dtype::of<double>())) {
+// Continuous actions: a (num_envs, 1) float32 or float64 array of non-NaN values.
+void ConvertActions(const py::handle& obj, int num_envs, std::int64_t /*num_actions*/,
+                    std::vector<ContinuousAction>& out) {
+  const ActionArray a = ReadActionArray(obj);
+  using api = py::detail::npy_api;
+  const bool is_f32 = a.type_num == api::NPY_FLOAT_;
+  if (!is_f32 && a.type_num != api::NPY_DOUBLE_) {
     throw py::type_error("actions must be a float32 or float64 array (Box action space), got dtype " +
-                         std::string(py::str(a.dtype())));
+                         std::string(py::str(a.array.dtype())));
   }
-  if (a.ndim() != 2 || a.shape(0) != num_envs || a.shape(1) != 1) {
-    throw py::value_error("actions must have shape (" + std::to_string(num_envs) + ", 1), got " + ShapeString(a));
+  if (a.proxy->nd != 2 || a.proxy->dimensions[0] != num_envs || a.proxy->dimensions[1] != 1) {
+    throw py::value_error("actions must have shape (" + std::to_string(num_envs) + ", 1), got " +
+                          ShapeString(a.array));
   }
-  const char* base = static_cast<const char*>(a.data());
+  const char* base = a.proxy->data;
+  const py::ssize_t stride = a.proxy->strides[0];
   for (py::ssize_t i = 0; i < num_envs; ++i) {
-    const char* p = base + i * a.strides(0);
+    const char* p = base + i * stride;
     const double v = is_f32 ? static_cast<double>(*reinterpret_cast<const float*>(p)) : *reinterpret_cast<const double*>(p);
-    if (!std::isfinite(v)) {
-      throw py::value_error("actions[" + std::to_string(i) + "] is not finite (" + std::to_string(v) + ")");
-    }
+    if (std::isnan(v)) throw py::value_error("actions[" + std::to_string(i) + "] is NaN");
     out[i] = {v, is_f32};
   }
 }
@@ -118,6 +165,9 @@ class PyVecEnv {
   using Action = typename Env::Action;
   static constexpr int kObsDim = Env::kObsDim;
   static constexpr int kStateDim = Env::kStateDim;
+  // Batches from this size on are stepped with the GIL released (kGrain envs
+  // take ~25 us, so this many take ~1 us).
+  static constexpr int kGilFreeEnvs = Env::kGrain / 32 > 1 ? Env::kGrain / 32 : 1;
 
   PyVecEnv(int num_envs, int num_threads, const typename Env::Config& config, std::int64_t max_episode_steps,
            int autoreset_mode)
@@ -166,8 +216,11 @@ class PyVecEnv {
     Prepare(actions);
     {
       // Safe without the GIL: Prepare() copied the actions into actions_ and
-      // allocated the outputs; the step touches only C++ buffers.
-      py::gil_scoped_release release;
+      // allocated the outputs; the step touches only C++ buffers. A batch
+      // below kGilFreeEnvs steps in under ~1 us, less than releasing and
+      // re-taking the GIL costs, so other threads would gain nothing from it.
+      std::optional<py::gil_scoped_release> release;
+      if (num_envs() >= kGilFreeEnvs) release.emplace();
       any_done_ = vec_.Step(actions_.data(), outputs_);
     }
     return TakeResults();
@@ -209,13 +262,12 @@ class PyVecEnv {
   // per ended env, None elsewhere), "final_info" ({}) and their "_" masks.
   py::dict EndInfos() const {
     const int n = num_envs();
-    py::array_t<double> r(n), t(n);
-    py::array_t<std::int64_t> l(n);
-    py::array_t<bool> mask(n);
-    double* rp = r.mutable_data();
-    double* tp = t.mutable_data();
-    std::int64_t* lp = l.mutable_data();
-    bool* mp = mask.mutable_data();
+    py::array r = NewArray<double>(n), t = NewArray<double>(n), l = NewArray<std::int64_t>(n),
+              mask = NewArray<bool>(n);
+    double* rp = Data<double>(r);
+    double* tp = Data<double>(t);
+    std::int64_t* lp = Data<std::int64_t>(l);
+    bool* mp = Data<bool>(mask);
     const auto& done = vec_.done();
     for (int i = 0; i < n; ++i) {
       const bool d = done[i] != 0;
@@ -297,30 +349,27 @@ class PyVecEnv {
                               "before stepping it");
       }
     }
-    obs_ = py::array_t<float>({n, kObsDim});
-    rewards_ = py::array_t<double>(n);
-    terminated_ = py::array_t<bool>(n);
-    truncated_ = py::array_t<bool>(n);
-    outputs_ = {obs_.mutable_data(), rewards_.mutable_data(), terminated_.mutable_data(), truncated_.mutable_data()};
+    obs_ = NewArray<float>(n, kObsDim);
+    rewards_ = NewArray<double>(n);
+    terminated_ = NewArray<bool>(n);
+    truncated_ = NewArray<bool>(n);
+    outputs_ = {Data<float>(obs_), Data<double>(rewards_), Data<bool>(terminated_), Data<bool>(truncated_)};
   }
 
   // (obs, rewards, terminations, truncations, infos) of the finished step.
   py::tuple TakeResults() {
     py::tuple result = py::make_tuple(std::move(obs_), std::move(rewards_), std::move(terminated_),
                                       std::move(truncated_), any_done_ ? EndInfos() : py::dict());
-    obs_ = py::array_t<float>();
-    rewards_ = py::array_t<double>();
-    terminated_ = py::array_t<bool>();
-    truncated_ = py::array_t<bool>();
     return result;
   }
 
   Vec vec_;
   std::vector<Action> actions_;
-  py::array_t<float> obs_;
-  py::array_t<double> rewards_;
-  py::array_t<bool> terminated_;
-  py::array_t<bool> truncated_;
+  // Outputs of the step in flight, handed to Python (and released here) by TakeResults().
+  py::array obs_;
+  py::array rewards_;
+  py::array terminated_;
+  py::array truncated_;
   envs::StepOutputs outputs_{};
   bool any_done_ = false;
   bool pending_ = false;

@@ -79,12 +79,14 @@ class Acrobot {
     for (int j = 0; j < 4; ++j) s_[j] = ns[j];
 
     // The observation and the termination test share cos(theta1).
-    const double c0 = std::cos(s_[0]);
+    double s0, c0, s1, c1;
+    ::sincos(s_[0], &s0, &c0);
+    ::sincos(s_[1], &s1, &c1);
     const bool terminated = -c0 - std::cos(s_[1] + s_[0]) > 1.0;
     obs[0] = static_cast<float>(c0);
-    obs[1] = static_cast<float>(std::sin(s_[0]));
-    obs[2] = static_cast<float>(std::cos(s_[1]));
-    obs[3] = static_cast<float>(std::sin(s_[1]));
+    obs[1] = static_cast<float>(s0);
+    obs[2] = static_cast<float>(c1);
+    obs[3] = static_cast<float>(s1);
     obs[4] = static_cast<float>(s_[2]);
     obs[5] = static_cast<float>(s_[3]);
     return {terminated ? 0.0 : -1.0, terminated};
@@ -104,8 +106,8 @@ class Acrobot {
     // Python-float constants (lc1**2 etc. are exact squares of these values).
     const double lc1_sq = ::pow(lc1, 2.0), lc2_sq = ::pow(lc2, 2.0), l1_sq = ::pow(l1, 2.0);
     const double theta1 = s[0], theta2 = s[1], dtheta1 = s[2], dtheta2 = s[3];
-    const double cos_t2 = std::cos(theta2);
-    const double sin_t2 = std::sin(theta2);
+    double sin_t2, cos_t2;
+    ::sincos(theta2, &sin_t2, &cos_t2);  // exactly sin() and cos() (glibc)
     const double d1 = m1 * lc1_sq + m2 * (l1_sq + lc2_sq + 2 * l1 * lc2 * cos_t2) + I1 + I2;
     const double d2 = m2 * (lc2_sq + l1 * lc2 * cos_t2) + I2;
     const double phi2 = m2 * lc2 * g * std::cos(theta1 + theta2 - M_PI / 2.0);

@@ -54,8 +54,8 @@ class CartPole {
 
     double x = state_[0], x_dot = state_[1], theta = state_[2], theta_dot = state_[3];
     const double force = action == 1 ? force_mag : -force_mag;
-    const double costheta = std::cos(theta);
-    const double sintheta = std::sin(theta);
+    double sintheta, costheta;
+    ::sincos(theta, &sintheta, &costheta);  // glibc's sincos returns exactly sin() and cos(), in one call
     // np.square is a plain multiply (not pow).
     const double temp = (force + polemass_length * (theta_dot * theta_dot) * sintheta) / total_mass;
     const double thetaacc = (gravity * sintheta - costheta * temp) /

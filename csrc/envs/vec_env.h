@@ -92,10 +92,10 @@ class VecEnv {
   // Steps every env with actions[i]; returns whether any episode ended (then
   // the Final*() arrays hold the finished episodes' statistics).
   bool Step(const Action* actions, const StepOutputs& out) {
-    const double now = Now();
     std::atomic<bool> any_done{false};
     pool_.ParallelFor(num_envs_, Env::kGrain, [&](std::size_t begin, std::size_t end) {
       bool chunk_done = false;
+      LazyClock now;  // read only when an episode ends or starts in this chunk
       for (std::size_t i = begin; i < end; ++i) chunk_done |= StepOne(i, actions[i], out, now);
       if (chunk_done) any_done.store(true, std::memory_order_relaxed);
     });
@@ -128,6 +128,16 @@ class VecEnv {
   Env& env(int i) { return envs_[i]; }
 
  private:
+  // The wall clock of a step, read at most once and only if needed (most steps
+  // end and start no episode, and reading the clock costs as much as a step).
+  struct LazyClock {
+    double value = -1.0;
+    double operator()() {
+      if (value < 0.0) value = Now();
+      return value;
+    }
+  };
+
   static double Now() {
     using Clock = std::chrono::steady_clock;
     return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
@@ -142,12 +152,12 @@ class VecEnv {
     episode_start_[i] = now;
   }
 
-  bool StepOne(std::size_t i, const Action& action, const StepOutputs& out, double now) {
+  bool StepOne(std::size_t i, const Action& action, const StepOutputs& out, LazyClock& now) {
     float* obs = out.obs + i * kObsDim;
     if (needs_reset_[i]) {
       // Next-step autoreset: this step only resets (reward 0, no episode end),
       // as gymnasium's vector envs do; the disabled mode never gets here.
-      ResetOne(i, Env::DefaultResetOptions(), now);
+      ResetOne(i, Env::DefaultResetOptions(), now());
       envs_[i].WriteObs(obs);
       out.rewards[i] = 0.0;
       out.terminated[i] = false;
@@ -168,10 +178,10 @@ class VecEnv {
     final_return_[i] = episode_return_[i];
     final_length_[i] = episode_length_[i];
     // RecordEpisodeStatistics reports seconds rounded to 6 decimals.
-    final_time_[i] = std::nearbyint((now - episode_start_[i]) * 1e6) / 1e6;
+    final_time_[i] = std::nearbyint((now() - episode_start_[i]) * 1e6) / 1e6;
     if (mode_ == AutoresetMode::kSameStep) {
       std::memcpy(&final_obs_[i * kObsDim], obs, sizeof(float) * kObsDim);
-      ResetOne(i, Env::DefaultResetOptions(), now);
+      ResetOne(i, Env::DefaultResetOptions(), now());
       envs_[i].WriteObs(obs);
     } else {
       needs_reset_[i] = 1;

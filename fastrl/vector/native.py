@@ -162,6 +162,61 @@ class _Closed:
         return closed
 
 
+class _Float32ResetObs:
+    """Wraps Acrobot's C++ env: rewrites the observation rows of freshly reset envs as gymnasium computes them.
+
+    gymnasium keeps Acrobot's reset state as a float32 array, so its reset observation takes cos/sin with
+    NumPy's float32 kernels (not float32(cos(double)); they differ in the last bit for ~1 value in 1500).
+    Only reset rows are touched, so this costs nothing on steps without episode ends.
+    """
+
+    def __init__(self, core: Any, mode: AutoresetMode) -> None:
+        self._core = core
+        self._same_step = mode == AutoresetMode.SAME_STEP
+        self._next_step = mode == AutoresetMode.NEXT_STEP
+        self._resetting: np.ndarray | None = None  # next-step mode: the envs the coming step resets
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._core, name)
+
+    def reset(self, seeds: list[int] | None, mask: np.ndarray | None, bound_a: float, bound_b: float) -> np.ndarray:
+        obs = self._core.reset(seeds, mask, bound_a, bound_b)
+        if mask is None:
+            self._float32_rows(obs, np.ones(len(obs), dtype=bool))
+            self._resetting = None
+        else:
+            self._float32_rows(obs, mask)
+            if self._resetting is not None:
+                left = self._resetting & ~mask
+                self._resetting = left if left.any() else None
+        return obs
+
+    def step(self, actions: Any) -> tuple:
+        return self._fix(self._core.step(actions))
+
+    def step_wait(self) -> tuple:
+        return self._fix(self._core.step_wait())
+
+    def _fix(self, result: tuple) -> tuple:
+        obs, infos = result[0], result[4]
+        if self._resetting is not None:  # next-step autoreset of the envs that ended in the last step
+            self._float32_rows(obs, self._resetting)
+            self._resetting = None
+        if infos:
+            if self._same_step:
+                self._float32_rows(obs, infos["_episode"])
+            elif self._next_step:
+                self._resetting = infos["_episode"].copy()
+        return result
+
+    def _float32_rows(self, obs: np.ndarray, rows: np.ndarray) -> None:
+        theta = self._core.get_state()[rows, :2].astype(np.float32)
+        obs[rows, 0] = np.cos(theta[:, 0])
+        obs[rows, 1] = np.sin(theta[:, 0])
+        obs[rows, 2] = np.cos(theta[:, 1])
+        obs[rows, 3] = np.sin(theta[:, 1])
+
+
 class NativeVectorEnv(gym.vector.VectorEnv):
     """``num_envs`` copies of a native C++ classic-control task, stepped together.
 
@@ -225,18 +280,13 @@ class NativeVectorEnv(gym.vector.VectorEnv):
         core_class = getattr(_core, task.core_class)
         if num_threads is None:
             num_threads = _auto_num_threads(num_envs, core_class.grain)
-        self._core = core_class(num_envs, num_threads, int(max_episode_steps), _MODE_CODES[mode], **core_kwargs)
+        core = core_class(num_envs, num_threads, int(max_episode_steps), _MODE_CODES[mode], **core_kwargs)
+        # Acrobot's reset observations need NumPy's float32 cos/sin: a thin proxy rewrites those rows.
+        self._core = _Float32ResetObs(core, mode) if task.float32_reset_obs else core
         self._task = task
         self._env_id = env_id
         self._initial_seed = seed
         self._seeded = False
-        self._same_step = mode == AutoresetMode.SAME_STEP
-        self._next_step = mode == AutoresetMode.NEXT_STEP
-        self._fix_reset_obs = task.float32_reset_obs
-        # Next-step mode with float32 reset observations: the envs this step will reset (else None).
-        self._resetting: np.ndarray | None = None
-        # Post-processing of a step's results: none (the C++ tuple is final) except for Acrobot.
-        self._finish = self._fix_step_reset_obs if self._fix_reset_obs else self._pass
 
         self.num_envs = num_envs
         self.single_observation_space = task.observation_space
@@ -287,9 +337,6 @@ class NativeVectorEnv(gym.vector.VectorEnv):
         mask, bound_a, bound_b = self._parse_options(options)
         obs = self._core.reset(seeds, mask, bound_a, bound_b)
         self._seeded = True
-        if self._fix_reset_obs:
-            self._float32_reset_obs(obs, np.ones(self.num_envs, dtype=bool) if mask is None else mask)
-            self._resetting = None if mask is None else self._resetting_after_reset(mask)
         return obs, {}
 
     def step(
@@ -305,7 +352,7 @@ class NativeVectorEnv(gym.vector.VectorEnv):
             TypeError: actions of a wrong dtype. ValueError: wrong shape, a Discrete action out of range,
             a non-finite continuous action, or (autoreset disabled) an env that ended and was not reset.
         """
-        return self._finish(self._core.step(actions))
+        return self._core.step(actions)
 
     def step_async(self, actions: np.ndarray) -> None:
         """Starts a step in the background (checks ``actions`` now); collect it with ``step_wait()``.
@@ -317,7 +364,7 @@ class NativeVectorEnv(gym.vector.VectorEnv):
 
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Waits for the step started by ``step_async`` and returns what ``step`` would have returned."""
-        return self._finish(self._core.step_wait())
+        return self._core.step_wait()
 
     def get_state(self) -> np.ndarray:
         """Physical state of every env, ``(num_envs, state_dim)`` float64 (a copy).
@@ -388,38 +435,3 @@ class NativeVectorEnv(gym.vector.VectorEnv):
             if not mask.any():
                 raise ValueError("options['reset_mask'] must contain at least one True value")
         return mask, bound_a, bound_b
-
-    @staticmethod
-    def _pass(result: tuple) -> tuple:
-        return result
-
-    def _fix_step_reset_obs(
-        self, result: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Acrobot: rewrites the rows of envs reset in this step with NumPy float32 cos/sin."""
-        obs, infos = result[0], result[4]
-        if self._resetting is not None:  # these envs were reset (next-step autoreset) in this step
-            self._float32_reset_obs(obs, self._resetting)
-            self._resetting = None
-        if infos:
-            dones = infos["_episode"]
-            if self._same_step:
-                self._float32_reset_obs(obs, dones)
-            elif self._next_step:
-                self._resetting = dones.copy()
-        return result
-
-    def _resetting_after_reset(self, mask: np.ndarray) -> np.ndarray | None:
-        """Envs still waiting for a next-step autoreset after a masked ``reset``."""
-        if self._resetting is None:
-            return None
-        left = self._resetting & ~mask
-        return left if left.any() else None
-
-    def _float32_reset_obs(self, obs: np.ndarray, rows: np.ndarray) -> None:
-        """Recomputes the angle features of freshly reset rows as gymnasium does: NumPy float32 cos/sin."""
-        theta = self._core.get_state()[rows, :2].astype(np.float32)
-        obs[rows, 0] = np.cos(theta[:, 0])
-        obs[rows, 1] = np.sin(theta[:, 0])
-        obs[rows, 2] = np.cos(theta[:, 1])
-        obs[rows, 3] = np.sin(theta[:, 1])
