@@ -416,6 +416,37 @@ envs::AcrobotConfig MakeAcrobotConfig() { return {}; }
 }  // namespace
 
 void register_envs(py::module_& m) {
+  // Test hook: the envs' replacement of Python's x**2 (libm pow) on each element.
+  m.def(
+      "_pow_square",
+      [](const py::array_t<double, py::array::c_style | py::array::forcecast>& x) {
+        py::array_t<double> out(x.size());
+        const double* in = x.data();
+        double* o = out.mutable_data();
+        for (py::ssize_t i = 0; i < x.size(); ++i) o[i] = envs::PowSquare(in[i]);
+        return out;
+      },
+      py::arg("x"), "PowSquare(x) elementwise (equals math.pow(x, 2) bit for bit); for tests.");
+  m.def(
+      "_fmod_two_pi",
+      [](const py::array_t<double, py::array::c_style | py::array::forcecast>& x) {
+        py::array_t<double> out(x.size());
+        const double* in = x.data();
+        double* o = out.mutable_data();
+        for (py::ssize_t i = 0; i < x.size(); ++i) o[i] = envs::Pendulum::FmodTwoPi(in[i]);
+        return out;
+      },
+      py::arg("x"), "Pendulum's fmod(x, 2 pi) elementwise (equals math.fmod bit for bit); for tests.");
+  m.def(
+      "_powf_square",
+      [](const py::array_t<float, py::array::c_style | py::array::forcecast>& x) {
+        py::array_t<float> out(x.size());
+        const float* in = x.data();
+        float* o = out.mutable_data();
+        for (py::ssize_t i = 0; i < x.size(); ++i) o[i] = envs::PowfSquare(in[i]);
+        return out;
+      },
+      py::arg("x"), "PowfSquare(x) elementwise (equals NumPy's float32 x**2, libm powf); for tests.");
   BindVecEnv<envs::CartPole>(m, "CartPoleVecEnv", "Batched CartPole (gymnasium CartPole-v1/v0 dynamics).",
                              &MakeCartPoleConfig, py::arg("sutton_barto_reward") = false);
   BindVecEnv<envs::Pendulum>(m, "PendulumVecEnv", "Batched Pendulum (gymnasium Pendulum-v1 dynamics).",

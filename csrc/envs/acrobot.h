@@ -103,19 +103,19 @@ class Acrobot {
   // gymnasium's AcrobotEnv._dsdt (book dynamics), operation for operation.
   static void Derivs(const double* s, double a, double* out) {
     constexpr double m1 = 1.0, m2 = 1.0, l1 = 1.0, lc1 = 0.5, lc2 = 0.5, I1 = 1.0, I2 = 1.0, g = 9.8;
-    // Python-float constants (lc1**2 etc. are exact squares of these values).
-    const double lc1_sq = ::pow(lc1, 2.0), lc2_sq = ::pow(lc2, 2.0), l1_sq = ::pow(l1, 2.0);
+    // lc1**2, lc2**2, l1**2 of these powers of two are exact: any pow gives them.
+    constexpr double lc1_sq = lc1 * lc1, lc2_sq = lc2 * lc2, l1_sq = l1 * l1;
     const double theta1 = s[0], theta2 = s[1], dtheta1 = s[2], dtheta2 = s[3];
     double sin_t2, cos_t2;
     ::sincos(theta2, &sin_t2, &cos_t2);  // exactly sin() and cos() (glibc)
     const double d1 = m1 * lc1_sq + m2 * (l1_sq + lc2_sq + 2 * l1 * lc2 * cos_t2) + I1 + I2;
     const double d2 = m2 * (lc2_sq + l1 * lc2 * cos_t2) + I2;
     const double phi2 = m2 * lc2 * g * std::cos(theta1 + theta2 - M_PI / 2.0);
-    const double phi1 = -m2 * l1 * lc2 * ::pow(dtheta2, 2.0) * sin_t2 -
+    const double phi1 = -m2 * l1 * lc2 * PowSquare(dtheta2) * sin_t2 -
                         2 * m2 * l1 * lc2 * dtheta2 * dtheta1 * sin_t2 +
                         (m1 * lc1 + m2 * l1) * g * std::cos(theta1 - M_PI / 2) + phi2;
-    const double ddtheta2 = (a + d2 / d1 * phi1 - m2 * l1 * lc2 * ::pow(dtheta1, 2.0) * sin_t2 - phi2) /
-                            (m2 * lc2_sq + I2 - ::pow(d2, 2.0) / d1);
+    const double ddtheta2 = (a + d2 / d1 * phi1 - m2 * l1 * lc2 * PowSquare(dtheta1) * sin_t2 - phi2) /
+                            (m2 * lc2_sq + I2 - PowSquare(d2) / d1);
     const double ddtheta1 = -(d2 * ddtheta2 + phi1) / d1;
     out[0] = dtheta1;
     out[1] = dtheta2;

@@ -71,7 +71,7 @@ class MountainCarContinuous {
 
     const bool terminated = position >= S::Python(0.45) && velocity >= S::Python(goal_velocity_);
     double reward = terminated ? 100.0 : 0.0;
-    reward -= ::pow(action.value, 2.0) * 0.1;  // math.pow(action[0], 2): unclipped
+    reward -= PowSquare(action.value) * 0.1;  // math.pow(action[0], 2): unclipped
 
     // self.state = np.array([position, velocity], dtype=np.float32). Kept in
     // float members: gcc 12's SLP vectorizer (with -fno-builtin) dropped the

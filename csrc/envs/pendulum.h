@@ -41,7 +41,8 @@ class Pendulum {
 
   static ResetOptions DefaultResetOptions() { return {M_PI, 1.0}; }
 
-  explicit Pendulum(const Config& config = {}) : g_(config.g) {}
+  // 3 * g / (2 * l) with l = 1, evaluated as Python does: (3 * g) / 2.0.
+  explicit Pendulum(const Config& config = {}) : g_(config.g), gravity_gain_(3 * config.g / (2 * 1.0)) {}
 
   void Reset(Rng& rng, const ResetOptions& options) {
     // np_random.uniform(low=-high, high=high) draws the angle first.
@@ -67,14 +68,14 @@ class Pendulum {
     double torque_acc;   // 3.0 / (m * l**2) * u
     if (action.is_float32) {
       const float uf = static_cast<float>(u);
-      torque_cost = static_cast<double>(0.001f * ::powf(uf, 2.0f));
-      torque_acc = static_cast<double>(static_cast<float>(3.0 / (m * ::pow(l, 2.0))) * uf);
+      torque_cost = static_cast<double>(0.001f * PowfSquare(uf));
+      torque_acc = static_cast<double>(static_cast<float>(3.0 / (m * l * l)) * uf);
     } else {
-      torque_cost = 0.001 * ::pow(u, 2.0);
-      torque_acc = 3.0 / (m * ::pow(l, 2.0)) * u;
+      torque_cost = 0.001 * PowSquare(u);
+      torque_acc = 3.0 / (m * l * l) * u;  // l**2 == l*l exactly for l = 1
     }
-    const double costs = ::pow(AngleNormalize(th_), 2.0) + 0.1 * ::pow(thdot_, 2.0) + torque_cost;
-    double newthdot = thdot_ + (3 * g_ / (2 * l) * sin_th_ + torque_acc) * dt;
+    const double costs = PowSquare(AngleNormalize(th_)) + 0.1 * PowSquare(thdot_) + torque_cost;
+    double newthdot = thdot_ + (gravity_gain_ * sin_th_ + torque_acc) * dt;
     newthdot = std::min(std::max(newthdot, -max_speed), max_speed);
     th_ = th_ + newthdot * dt;
     thdot_ = newthdot;
@@ -99,19 +100,47 @@ class Pendulum {
 
  private:
   // ((x + pi) % (2 pi)) - pi with NumPy's float64 remainder.
+  // fmod(a, 2 pi) exactly (fmod is exact: a - k * 2pi for k = trunc(a / 2pi)),
+  // without glibc's slow bit-by-bit fmod for |a| < 2**20. 2pi = kHi + kLo with
+  // kHi holding 27 significant bits, so for an integer k < 2**26 both k * kHi
+  // and k * kLo are exact, a - k * kHi is exact (Sterbenz: k * kHi is within a
+  // factor 2 of a), and the last subtraction, whose exact result is the
+  // (representable) remainder, is exact too.
+ public:
+  static double FmodTwoPi(double a) {
+    constexpr double b = 2 * M_PI;
+    const double abs_a = a < 0 ? -a : a;
+    if (abs_a < b) return a;  // includes +-0
+    if (!(abs_a < 0x1p20)) return std::fmod(a, b);  // also inf, NaN
+    constexpr double kHi = 0x1.921fb54000000p+2;  // 2pi with its low 26 bits cleared
+    constexpr double kLo = b - kHi;                      // exact
+    double k = static_cast<double>(static_cast<std::int64_t>(abs_a / b));
+    double r = (abs_a - k * kHi) - k * kLo;
+    if (r < 0) {  // a / b rounded up to an integer
+      k -= 1;
+      r = (abs_a - k * kHi) - k * kLo;
+    } else if (r >= b) {
+      k += 1;
+      r = (abs_a - k * kHi) - k * kLo;
+    }
+    return a < 0 ? -r : r;
+  }
+
+ private:
   static double AngleNormalize(double x) {
     const double a = x + M_PI;
     const double b = 2 * M_PI;
-    double mod = std::fmod(a, b);
+    double mod = FmodTwoPi(a);
     if (mod != 0.0) {
       if ((b < 0) != (mod < 0)) mod += b;
     } else {
-      mod = std::copysign(0.0, b);
+      mod = __builtin_copysign(0.0, b);
     }
     return mod - M_PI;
   }
 
   double g_;
+  double gravity_gain_;
   double th_ = 0.0;
   double thdot_ = 0.0;
   double sin_th_ = 0.0;
