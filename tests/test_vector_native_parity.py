@@ -189,3 +189,39 @@ def test_acrobot_reset_obs_use_float32_kernels(mode: AutoresetMode) -> None:
     if mode == AutoresetMode.NEXT_STEP:
         obs, *_ = native.step(actions)  # every env resets
     np.testing.assert_array_equal(_bits(obs), expected())
+
+
+def test_exact_fast_paths_equal_libm() -> None:
+    """The envs' shortcuts for x**2 (libm pow / powf) and fmod(x, 2 pi) agree with libm bit for bit."""
+    import math
+
+    from fastrl import _core
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([
+        rng.uniform(-10, 10, 60000), rng.standard_normal(20000) * 1e-3, np.exp(rng.uniform(-700, 700, 20000)),
+        2.0 ** rng.integers(-300, 300, 500), [0.0, -0.0, 1e308, 5e-324],
+    ])
+    def py_square(v: float) -> float:
+        try:
+            return v**2
+        except OverflowError:
+            return math.inf
+
+    expected = np.array([py_square(float(v)) for v in x])
+    np.testing.assert_array_equal(_bits(_core._pow_square(x)), _bits(expected))
+    small = np.abs(x) < 1e100
+    assert np.count_nonzero(expected[small] != x[small] * x[small]) > 20  # pow differs from x*x on some
+
+    xf = np.concatenate([rng.uniform(-3, 3, 60000), np.exp(rng.uniform(-40, 40, 20000)), [0.0, 1.0, 2.0]])
+    xf = xf.astype(np.float32)
+    expected_f = np.array([v**2 for v in xf])  # NumPy float32 scalar power: libm powf
+    np.testing.assert_array_equal(_bits(_core._powf_square(xf)), _bits(expected_f))
+
+    two_pi = 2 * math.pi
+    xm = np.concatenate([
+        rng.uniform(-100, 100, 60000), rng.uniform(-2e6, 2e6, 5000), two_pi * rng.integers(-1000, 1000, 2000),
+        np.nextafter(two_pi * rng.integers(-1000, 1000, 2000), 0), [0.0, -0.0, two_pi, -two_pi],
+    ])
+    expected_m = np.array([math.fmod(v, two_pi) for v in xm])
+    np.testing.assert_array_equal(_bits(_core._fmod_two_pi(xm)), _bits(expected_m))
