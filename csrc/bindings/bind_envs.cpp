@@ -292,12 +292,14 @@ class PyVecEnv {
       infos["final_info"] = py::dict();
       infos["_final_info"] = mask.attr("copy")();
     }
+    // Keys interned once: this runs on most steps of a large batch.
+    static const py::str key_r("r"), key_l("l"), key_t("t"), key_episode("episode"), key_mask("_episode");
     py::dict episode;
-    episode["r"] = r;
-    episode["l"] = l;
-    episode["t"] = t;
-    infos["episode"] = episode;
-    infos["_episode"] = mask;
+    PyDict_SetItem(episode.ptr(), key_r.ptr(), r.ptr());
+    PyDict_SetItem(episode.ptr(), key_l.ptr(), l.ptr());
+    PyDict_SetItem(episode.ptr(), key_t.ptr(), t.ptr());
+    PyDict_SetItem(infos.ptr(), key_episode.ptr(), episode.ptr());
+    PyDict_SetItem(infos.ptr(), key_mask.ptr(), mask.ptr());
     return infos;
   }
 
