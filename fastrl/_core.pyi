@@ -65,3 +65,65 @@ class _ReplayCore:
 def _set_batch_type(batch_type: type) -> None: ...
 
 # ---- vectorized environments (csrc/bindings/bind_envs.cpp) ----
+
+import numpy as np
+import numpy.typing as npt
+
+class _NativeVecEnv:
+    """A batch of one native task (use fastrl.vector.NativeVectorEnv / fastrl.make_vec instead)."""
+
+    obs_dim: int  # class attribute
+    state_dim: int  # class attribute
+    grain: int  # class attribute: envs per thread below which a batch is not split
+    @property
+    def num_envs(self) -> int: ...
+    @property
+    def num_threads(self) -> int: ...
+    @property
+    def pending(self) -> bool: ...
+    def reset(
+        self, seeds: list[int] | None, mask: npt.NDArray[np.bool_] | None, bound_a: float, bound_b: float
+    ) -> npt.NDArray[np.float32]: ...
+    def step(
+        self, actions: npt.ArrayLike
+    ) -> tuple[
+        npt.NDArray[np.float32], npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.bool_], dict
+    ]: ...
+    def step_async(self, actions: npt.ArrayLike) -> None: ...
+    def step_wait(
+        self,
+    ) -> tuple[
+        npt.NDArray[np.float32], npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.bool_], dict
+    ]: ...
+    def get_state(self) -> npt.NDArray[np.float64]: ...
+    def set_state(self, states: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]: ...
+
+class CartPoleVecEnv(_NativeVecEnv):
+    def __init__(
+        self, num_envs: int, num_threads: int, max_episode_steps: int, autoreset_mode: int,
+        sutton_barto_reward: bool = False,
+    ) -> None: ...
+
+class PendulumVecEnv(_NativeVecEnv):
+    def __init__(
+        self, num_envs: int, num_threads: int, max_episode_steps: int, autoreset_mode: int, g: float = 10.0
+    ) -> None: ...
+
+class MountainCarVecEnv(_NativeVecEnv):
+    def __init__(
+        self, num_envs: int, num_threads: int, max_episode_steps: int, autoreset_mode: int,
+        goal_velocity: float = 0.0,
+    ) -> None: ...
+
+class MountainCarContinuousVecEnv(_NativeVecEnv):
+    def __init__(
+        self, num_envs: int, num_threads: int, max_episode_steps: int, autoreset_mode: int,
+        goal_velocity: float = 0.0,
+    ) -> None: ...
+
+class AcrobotVecEnv(_NativeVecEnv):
+    def __init__(self, num_envs: int, num_threads: int, max_episode_steps: int, autoreset_mode: int) -> None: ...
+
+def _pow_square(x: npt.ArrayLike) -> npt.NDArray[np.float64]: ...
+def _powf_square(x: npt.ArrayLike) -> npt.NDArray[np.float32]: ...
+def _fmod_two_pi(x: npt.ArrayLike) -> npt.NDArray[np.float64]: ...

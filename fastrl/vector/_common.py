@@ -7,7 +7,10 @@ from typing import Any
 
 from gymnasium.vector import AutoresetMode
 
-_AUTORESET_NAMES = {mode.value: mode for mode in AutoresetMode}
+# "next_step" / "same_step" / "disabled" (the enum's names, lower case); the enum's values ("NextStep", ...)
+# are accepted too, in any case.
+_AUTORESET_NAMES = {mode.name.lower(): mode for mode in AutoresetMode}
+_AUTORESET_NAMES.update({mode.value.lower(): mode for mode in AutoresetMode})
 
 
 def parse_autoreset_mode(autoreset_mode: str | AutoresetMode) -> AutoresetMode:

@@ -1,0 +1,210 @@
+// The batched stepper: num_envs copies of one task stepped together.
+//
+// VecEnv<Env> adds to a task class (see env_common.h) what gymnasium's
+// wrappers and vector env add to a single env: the time limit (TimeLimit),
+// autoreset in gymnasium's three modes, and episode statistics
+// (RecordEpisodeStatistics). Every env owns its Rng, so results do not depend
+// on how the batch is split across the thread pool.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "core/rng.h"
+#include "core/thread_pool.h"
+
+namespace fastrl::envs {
+
+enum class AutoresetMode { kNextStep, kSameStep, kDisabled };
+
+// Output slices of one batched step; every array has num_envs rows.
+struct StepOutputs {
+  float* obs;
+  double* rewards;
+  bool* terminated;
+  bool* truncated;
+};
+
+template <class Env>
+class VecEnv {
+ public:
+  using Action = typename Env::Action;
+  using Config = typename Env::Config;
+  using ResetOptions = typename Env::ResetOptions;
+  static constexpr int kObsDim = Env::kObsDim;
+  static constexpr int kStateDim = Env::kStateDim;
+
+  VecEnv(int num_envs, int num_threads, const Config& config, std::int64_t max_episode_steps, AutoresetMode mode)
+      : num_envs_(num_envs),
+        max_episode_steps_(max_episode_steps),
+        mode_(mode),
+        envs_(num_envs, Env(config)),
+        rngs_(num_envs),
+        elapsed_(num_envs, 0),
+        needs_reset_(num_envs, 0),
+        done_(num_envs, 0),
+        episode_return_(num_envs, 0.0),
+        episode_length_(num_envs, 0),
+        episode_start_(num_envs, 0.0),
+        final_return_(num_envs, 0.0),
+        final_length_(num_envs, 0),
+        final_time_(num_envs, 0.0),
+        final_obs_(mode == AutoresetMode::kSameStep ? static_cast<std::size_t>(num_envs) * kObsDim : 0),
+        pool_(num_threads) {}
+
+  int num_envs() const { return num_envs_; }
+  int num_threads() const { return pool_.num_threads(); }
+  AutoresetMode mode() const { return mode_; }
+  std::int64_t max_episode_steps() const { return max_episode_steps_; }
+  // Batches below this size are stepped inline on the calling thread.
+  static constexpr int grain() { return Env::kGrain; }
+
+  // Resets the envs whose mask entry is set (all when mask is null), reseeding
+  // env i with seeds[i] first when seeds is non-null, and writes every env's
+  // current observation into obs (num_envs x kObsDim).
+  void Reset(const std::uint64_t* seeds, const std::uint8_t* mask, const ResetOptions& options, float* obs) {
+    const double now = Now();
+    pool_.ParallelFor(num_envs_, Env::kGrain, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t i = begin; i < end; ++i) {
+        if (mask == nullptr || mask[i]) {
+          if (seeds != nullptr) rngs_[i].reseed(seeds[i]);
+          ResetOne(i, options, now);
+        }
+        envs_[i].WriteObs(obs + i * kObsDim);
+      }
+    });
+  }
+
+  // Index of the first env that ended an episode and was not reset yet, or -1.
+  // Stepping such an env is an error in the disabled autoreset mode.
+  int FirstEnvNeedingReset() const {
+    for (int i = 0; i < num_envs_; ++i) {
+      if (needs_reset_[i]) return i;
+    }
+    return -1;
+  }
+
+  // Steps every env with actions[i]; returns whether any episode ended (then
+  // the Final*() arrays hold the finished episodes' statistics).
+  bool Step(const Action* actions, const StepOutputs& out) {
+    std::atomic<bool> any_done{false};
+    pool_.ParallelFor(num_envs_, Env::kGrain, [&](std::size_t begin, std::size_t end) {
+      bool chunk_done = false;
+      LazyClock now;  // read only when an episode ends or starts in this chunk
+      for (std::size_t i = begin; i < end; ++i) chunk_done |= StepOne(i, actions[i], out, now);
+      if (chunk_done) any_done.store(true, std::memory_order_relaxed);
+    });
+    return any_done.load(std::memory_order_relaxed);
+  }
+
+  // Whether env i's episode ended in the last step (terminated or truncated).
+  const std::vector<std::uint8_t>& done() const { return done_; }
+  // Statistics of the episodes that ended in the last step (valid where done()).
+  const std::vector<double>& final_return() const { return final_return_; }
+  const std::vector<std::int64_t>& final_length() const { return final_length_; }
+  const std::vector<double>& final_time() const { return final_time_; }
+  // Same-step mode: the last observation of the episodes that ended in the last step.
+  const std::vector<float>& final_obs() const { return final_obs_; }
+
+  void GetState(double* out) const {
+    for (int i = 0; i < num_envs_; ++i) envs_[i].GetState(out + static_cast<std::size_t>(i) * kStateDim);
+  }
+  // Replaces the physical state of every env; time-limit counters, pending
+  // autoresets and episode statistics are left as they are.
+  void SetState(const double* in) {
+    for (int i = 0; i < num_envs_; ++i) envs_[i].SetState(in + static_cast<std::size_t>(i) * kStateDim);
+  }
+
+  // Writes every env's observation of its current state (num_envs x kObsDim).
+  void WriteObs(float* obs) const {
+    for (int i = 0; i < num_envs_; ++i) envs_[i].WriteObs(obs + static_cast<std::size_t>(i) * kObsDim);
+  }
+
+  Env& env(int i) { return envs_[i]; }
+
+ private:
+  // The wall clock of a step, read at most once and only if needed (most steps
+  // end and start no episode, and reading the clock costs as much as a step).
+  struct LazyClock {
+    double value = -1.0;
+    double operator()() {
+      if (value < 0.0) value = Now();
+      return value;
+    }
+  };
+
+  static double Now() {
+    using Clock = std::chrono::steady_clock;
+    return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+  }
+
+  void ResetOne(std::size_t i, const ResetOptions& options, double now) {
+    envs_[i].Reset(rngs_[i], options);
+    elapsed_[i] = 0;
+    needs_reset_[i] = 0;
+    episode_return_[i] = 0.0;
+    episode_length_[i] = 0;
+    episode_start_[i] = now;
+  }
+
+  bool StepOne(std::size_t i, const Action& action, const StepOutputs& out, LazyClock& now) {
+    float* obs = out.obs + i * kObsDim;
+    if (needs_reset_[i]) {
+      // Next-step autoreset: this step only resets (reward 0, no episode end),
+      // as gymnasium's vector envs do; the disabled mode never gets here.
+      ResetOne(i, Env::DefaultResetOptions(), now());
+      envs_[i].WriteObs(obs);
+      out.rewards[i] = 0.0;
+      out.terminated[i] = false;
+      out.truncated[i] = false;
+      done_[i] = 0;
+      return false;
+    }
+    const StepResult result = envs_[i].Step(action, obs);
+    const bool truncated = ++elapsed_[i] >= max_episode_steps_;
+    out.rewards[i] = result.reward;
+    out.terminated[i] = result.terminated;
+    out.truncated[i] = truncated;
+    episode_return_[i] += result.reward;
+    episode_length_[i] += 1;
+    const bool done = result.terminated || truncated;
+    done_[i] = done;
+    if (!done) return false;
+    final_return_[i] = episode_return_[i];
+    final_length_[i] = episode_length_[i];
+    // RecordEpisodeStatistics reports seconds rounded to 6 decimals.
+    final_time_[i] = std::nearbyint((now() - episode_start_[i]) * 1e6) / 1e6;
+    if (mode_ == AutoresetMode::kSameStep) {
+      std::memcpy(&final_obs_[i * kObsDim], obs, sizeof(float) * kObsDim);
+      ResetOne(i, Env::DefaultResetOptions(), now());
+      envs_[i].WriteObs(obs);
+    } else {
+      needs_reset_[i] = 1;
+    }
+    return true;
+  }
+
+  const int num_envs_;
+  const std::int64_t max_episode_steps_;
+  const AutoresetMode mode_;
+  std::vector<Env> envs_;
+  std::vector<Rng> rngs_;
+  std::vector<std::int64_t> elapsed_;
+  std::vector<std::uint8_t> needs_reset_;
+  std::vector<std::uint8_t> done_;
+  std::vector<double> episode_return_;
+  std::vector<std::int64_t> episode_length_;
+  std::vector<double> episode_start_;
+  std::vector<double> final_return_;
+  std::vector<std::int64_t> final_length_;
+  std::vector<double> final_time_;
+  std::vector<float> final_obs_;
+  ThreadPool pool_;
+};
+
+}  // namespace fastrl::envs

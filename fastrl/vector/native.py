@@ -1,0 +1,437 @@
+"""Native C++ classic-control tasks behind gymnasium's ``VectorEnv`` API.
+
+``NativeVectorEnv`` steps ``num_envs`` copies of CartPole-v1/-v0, Pendulum-v1, MountainCar-v0,
+MountainCarContinuous-v0 or Acrobot-v1 in one C++ call with the GIL released, on a thread pool for large
+batches. From the same state and actions its observations, rewards, terminations and truncations equal
+gymnasium's own environments bit for bit (time limits included).
+
+Every ``step``/``reset`` returns freshly allocated arrays: keeping ``obs`` across steps (``obs = next_obs``,
+replay adds) is safe.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import batch_space
+
+from fastrl import _core
+from fastrl.vector._common import check_num_envs, check_num_threads, check_seed, parse_autoreset_mode
+
+__all__ = ["NativeVectorEnv", "is_native_id", "NATIVE_IDS"]
+
+_MODE_CODES = {AutoresetMode.NEXT_STEP: 0, AutoresetMode.SAME_STEP: 1, AutoresetMode.DISABLED: 2}
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+def _check_real(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise TypeError(f"{name} must be a finite real number, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class _Task:
+    """What NativeVectorEnv needs to know about one native id."""
+
+    core_class: str
+    max_episode_steps: int
+    observation_space: spaces.Box
+    action_space: spaces.Space
+    # env kwarg -> checker returning the value passed to the C++ constructor
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    # reset(options=...) keys of the two start-state bounds, with gymnasium's defaults
+    reset_keys: tuple[str, str] = ("low", "high")
+    reset_defaults: tuple[float, float] = (0.0, 0.0)
+    symmetric_reset: bool = False  # Pendulum: the keys give half-widths (x_init, y_init)
+    # Acrobot: gymnasium keeps the reset state as float32, so the reset observation's cos/sin come from
+    # NumPy's float32 kernels, which are not float32(cos(double)); such rows are recomputed with NumPy.
+    float32_reset_obs: bool = False
+
+
+def _cartpole_obs_space() -> spaces.Box:
+    theta_threshold = 12 * 2 * math.pi / 360
+    high = np.array([2.4 * 2, np.inf, theta_threshold * 2, np.inf], dtype=np.float32)
+    return spaces.Box(-high, high, dtype=np.float32)
+
+
+def _acrobot_obs_space() -> spaces.Box:
+    high = np.array([1.0, 1.0, 1.0, 1.0, 4 * math.pi, 9 * math.pi], dtype=np.float32)
+    return spaces.Box(low=-high, high=high, dtype=np.float32)
+
+
+def _mountain_car_obs_space() -> spaces.Box:
+    low = np.array([-1.2, -0.07], dtype=np.float32)
+    high = np.array([0.6, 0.07], dtype=np.float32)
+    return spaces.Box(low, high, dtype=np.float32)
+
+
+def _pendulum_obs_space() -> spaces.Box:
+    high = np.array([1.0, 1.0, 8], dtype=np.float32)
+    return spaces.Box(low=-high, high=high, dtype=np.float32)
+
+
+def _make_tasks() -> dict[str, _Task]:
+    cartpole = dict(
+        core_class="CartPoleVecEnv",
+        observation_space=_cartpole_obs_space(),
+        action_space=spaces.Discrete(2),
+        kwargs={"sutton_barto_reward": _check_bool},
+        reset_defaults=(-0.05, 0.05),
+    )
+    mountain_car_kwargs = {"goal_velocity": _check_real}
+    return {
+        "CartPole-v1": _Task(max_episode_steps=500, **cartpole),
+        "CartPole-v0": _Task(max_episode_steps=200, **cartpole),
+        "Pendulum-v1": _Task(
+            core_class="PendulumVecEnv",
+            max_episode_steps=200,
+            observation_space=_pendulum_obs_space(),
+            action_space=spaces.Box(low=-2.0, high=2.0, shape=(1,), dtype=np.float32),
+            kwargs={"g": _check_real},
+            reset_keys=("x_init", "y_init"),
+            reset_defaults=(math.pi, 1.0),
+            symmetric_reset=True,
+        ),
+        "MountainCar-v0": _Task(
+            core_class="MountainCarVecEnv",
+            max_episode_steps=200,
+            observation_space=_mountain_car_obs_space(),
+            action_space=spaces.Discrete(3),
+            kwargs=mountain_car_kwargs,
+            reset_defaults=(-0.6, -0.4),
+        ),
+        "MountainCarContinuous-v0": _Task(
+            core_class="MountainCarContinuousVecEnv",
+            max_episode_steps=999,
+            observation_space=_mountain_car_obs_space(),
+            action_space=spaces.Box(low=-1.0, high=1.0, shape=(1,), dtype=np.float32),
+            kwargs=mountain_car_kwargs,
+            reset_defaults=(-0.6, -0.4),
+        ),
+        "Acrobot-v1": _Task(
+            core_class="AcrobotVecEnv",
+            max_episode_steps=500,
+            observation_space=_acrobot_obs_space(),
+            action_space=spaces.Discrete(3),
+            reset_defaults=(-0.1, 0.1),
+            float32_reset_obs=True,
+        ),
+    }
+
+
+_TASKS = _make_tasks()
+NATIVE_IDS: tuple[str, ...] = tuple(_TASKS)
+
+
+def is_native_id(env_id: str) -> bool:
+    """Whether ``env_id`` is one of the native C++ tasks (``NATIVE_IDS``)."""
+    return env_id in _TASKS
+
+
+def _auto_num_threads(num_envs: int, grain: int) -> int:
+    """One thread per ``grain`` envs (smaller chunks cost more to hand off than they save), at most one per core."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, num_envs // grain))
+
+
+class _Closed:
+    """Stands in for the C++ object after close(), so late calls fail clearly at no per-step cost."""
+
+    def __getattr__(self, name: str) -> Any:
+        def closed(*args: Any, **kwargs: Any) -> Any:
+            raise ValueError("this vector env is closed")
+
+        return closed
+
+
+class _Float32ResetObs:
+    """Wraps Acrobot's C++ env: rewrites the observation rows of freshly reset envs as gymnasium computes them.
+
+    gymnasium keeps Acrobot's reset state as a float32 array, so its reset observation takes cos/sin with
+    NumPy's float32 kernels (not float32(cos(double)); they differ in the last bit for ~1 value in 1500).
+    Only reset rows are touched, so this costs nothing on steps without episode ends.
+    """
+
+    def __init__(self, core: Any, mode: AutoresetMode) -> None:
+        self._core = core
+        self._same_step = mode == AutoresetMode.SAME_STEP
+        self._next_step = mode == AutoresetMode.NEXT_STEP
+        self._resetting: np.ndarray | None = None  # next-step mode: the envs the coming step resets
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._core, name)
+
+    def reset(self, seeds: list[int] | None, mask: np.ndarray | None, bound_a: float, bound_b: float) -> np.ndarray:
+        obs = self._core.reset(seeds, mask, bound_a, bound_b)
+        if mask is None:
+            self._float32_rows(obs, np.ones(len(obs), dtype=bool))
+            self._resetting = None
+        else:
+            self._float32_rows(obs, mask)
+            if self._resetting is not None:
+                left = self._resetting & ~mask
+                self._resetting = left if left.any() else None
+        return obs
+
+    def step(self, actions: Any) -> tuple:
+        return self._fix(self._core.step(actions))
+
+    def step_wait(self) -> tuple:
+        return self._fix(self._core.step_wait())
+
+    def _fix(self, result: tuple) -> tuple:
+        obs, infos = result[0], result[4]
+        if self._resetting is not None:  # next-step autoreset of the envs that ended in the last step
+            self._float32_rows(obs, self._resetting)
+            self._resetting = None
+        if infos:
+            if self._same_step:
+                self._float32_rows(obs, infos["_episode"])
+            elif self._next_step:
+                self._resetting = infos["_episode"].copy()
+        return result
+
+    def _float32_rows(self, obs: np.ndarray, rows: np.ndarray) -> None:
+        theta = self._core.get_state()[rows, :2].astype(np.float32)
+        obs[rows, 0] = np.cos(theta[:, 0])
+        obs[rows, 1] = np.sin(theta[:, 0])
+        obs[rows, 2] = np.cos(theta[:, 1])
+        obs[rows, 3] = np.sin(theta[:, 1])
+
+
+class NativeVectorEnv(gym.vector.VectorEnv):
+    """``num_envs`` copies of a native C++ classic-control task, stepped together.
+
+    Observations are ``(num_envs, obs_dim)`` float32, rewards ``(num_envs,)`` float64, terminations and
+    truncations ``(num_envs,)`` bool, as gymnasium's ``SyncVectorEnv`` gives them. Actions: ``(num_envs,)`` of
+    any integer dtype for Discrete tasks (values in ``[0, n)``), ``(num_envs, 1)`` float32 or float64 for Box
+    tasks (clipped inside the step exactly where gymnasium clips them; the float dtype is honoured as NumPy
+    2 would, so float32 and float64 actions give gymnasium's float32 and float64 results respectively).
+
+    ``infos`` carries ``"episode"`` ``{"r": float64, "l": int64, "t": float64}`` and the mask ``"_episode"``
+    on steps where an episode ended, as ``gymnasium.wrappers.vector.RecordEpisodeStatistics`` does, and in
+    the same-step autoreset mode ``"final_obs"``/``"final_info"`` with their ``_`` masks.
+
+    Args:
+        env_id: one of ``NATIVE_IDS``.
+        num_envs: number of environments (>= 1).
+        seed: seed of the first ``reset()`` called without one (env i gets ``seed + i``); ``None``: random.
+        num_threads: threads stepping the batch, the caller included (``None``: one per ``grain`` envs, at
+            most one per core). Batches smaller than two grains are stepped inline on the calling thread.
+        autoreset_mode: a ``gymnasium.vector.AutoresetMode`` (or its string value).
+        **env_kwargs: ``max_episode_steps`` (time limit; default as registered in gymnasium), and per task
+            ``sutton_barto_reward`` (CartPole), ``g`` (Pendulum), ``goal_velocity`` (MountainCar*);
+            ``render_mode=None`` is accepted, rendering is not supported.
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        num_envs: int,
+        *,
+        seed: int | None = None,
+        num_threads: int | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        **env_kwargs: Any,
+    ) -> None:
+        if env_id not in _TASKS:
+            raise ValueError(f"env_id {env_id!r} is not a native task; native ids: {', '.join(NATIVE_IDS)}")
+        task = _TASKS[env_id]
+        num_envs = check_num_envs(num_envs)
+        num_threads = check_num_threads(num_threads)
+        mode = parse_autoreset_mode(autoreset_mode)
+        if seed is not None:
+            check_seed(seed, num_envs)
+
+        kwargs = dict(env_kwargs)
+        max_episode_steps = kwargs.pop("max_episode_steps", None)
+        if max_episode_steps is None:
+            max_episode_steps = task.max_episode_steps
+        elif isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, numbers.Integral):
+            raise TypeError(f"max_episode_steps must be an int, got {type(max_episode_steps).__name__}")
+        elif max_episode_steps < 1:
+            raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
+        if kwargs.pop("render_mode", None) is not None:
+            raise ValueError(f"render_mode is not supported by the native {env_id}")
+        unknown = sorted(set(kwargs) - set(task.kwargs))
+        if unknown:
+            accepted = ", ".join(["max_episode_steps", *task.kwargs]) or "none"
+            raise ValueError(f"unknown keyword argument(s) for {env_id}: {', '.join(unknown)} (accepted: {accepted})")
+        core_kwargs = {name: check(name, kwargs[name]) for name, check in task.kwargs.items() if name in kwargs}
+
+        core_class = getattr(_core, task.core_class)
+        if num_threads is None:
+            num_threads = _auto_num_threads(num_envs, core_class.grain)
+        core = core_class(num_envs, num_threads, int(max_episode_steps), _MODE_CODES[mode], **core_kwargs)
+        # Acrobot's reset observations need NumPy's float32 cos/sin: a thin proxy rewrites those rows.
+        self._core = _Float32ResetObs(core, mode) if task.float32_reset_obs else core
+        self._task = task
+        self._env_id = env_id
+        self._initial_seed = seed
+        self._seeded = False
+
+        self.num_envs = num_envs
+        self.single_observation_space = task.observation_space
+        self.single_action_space = task.action_space
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.metadata = {"autoreset_mode": mode, "render_modes": []}
+        self.render_mode = None
+        self.max_episode_steps = int(max_episode_steps)
+        self.spec = None
+        try:
+            self.spec = gym.spec(env_id)
+        except gym.error.Error:
+            pass
+
+    # ---- properties ----
+    @property
+    def num_threads(self) -> int:
+        """Threads stepping a batch (the calling thread included)."""
+        return self._core.num_threads
+
+    @property
+    def state_dim(self) -> int:
+        """Length of one env's physical state in ``get_state()``."""
+        return self._core.state_dim
+
+    # ---- gymnasium API ----
+    def reset(
+        self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Resets every env (or those in ``options["reset_mask"]``) and returns ``(obs, {})``.
+
+        Args:
+            seed: ``int`` (env i gets ``seed + i``), a list of ``num_envs`` ints, or ``None`` (continue each
+                env's generator; the very first reset uses the constructor's seed, or a random one).
+            options: ``"reset_mask"`` (``(num_envs,)`` bool array: reset only these envs; the others keep their
+                state and observation), and the start-state bounds gymnasium's env reads: ``"low"``/``"high"``
+                (CartPole, MountainCar*, Acrobot) or ``"x_init"``/``"y_init"`` (Pendulum). Bounds apply to
+                this call only; autoresets use the defaults, as in gymnasium.
+
+        Returns:
+            ``obs`` ``(num_envs, obs_dim)`` float32 (a fresh array) and an empty info dict.
+        """
+        seeds = check_seed(seed, self.num_envs)
+        if seeds is None and not self._seeded:
+            base = self._initial_seed if self._initial_seed is not None else secrets.randbits(62)
+            seeds = [base + i for i in range(self.num_envs)]
+        mask, bound_a, bound_b = self._parse_options(options)
+        obs = self._core.reset(seeds, mask, bound_a, bound_b)
+        self._seeded = True
+        return obs, {}
+
+    def step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Steps every env with ``actions[i]``.
+
+        Returns:
+            ``(obs, rewards, terminations, truncations, infos)``: ``(num_envs, obs_dim)`` float32,
+            ``(num_envs,)`` float64, bool, bool (fresh arrays), and the info dict described in the class doc.
+
+        Raises:
+            TypeError: actions of a wrong dtype. ValueError: wrong shape, a Discrete action out of range,
+            a non-finite continuous action, or (autoreset disabled) an env that ended and was not reset.
+        """
+        return self._core.step(actions)
+
+    def step_async(self, actions: np.ndarray) -> None:
+        """Starts a step in the background (checks ``actions`` now); collect it with ``step_wait()``.
+
+        Batches large enough to be split across threads run on a background thread while Python goes on;
+        smaller ones step at once on the calling thread (a thread hand-off would cost more than the step).
+        """
+        self._core.step_async(actions)
+
+    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Waits for the step started by ``step_async`` and returns what ``step`` would have returned."""
+        return self._core.step_wait()
+
+    def get_state(self) -> np.ndarray:
+        """Physical state of every env, ``(num_envs, state_dim)`` float64 (a copy).
+
+        Layout, as gymnasium's ``env.unwrapped.state``: CartPole ``(x, x_dot, theta, theta_dot)``, Pendulum
+        ``(th, thdot)``, MountainCar* ``(position, velocity)``, Acrobot ``(theta1, theta2, dtheta1, dtheta2)``.
+        """
+        return self._core.get_state()
+
+    def set_state(self, states: np.ndarray) -> np.ndarray:
+        """Replaces every env's physical state with ``states`` (``(num_envs, state_dim)`` float64, finite).
+
+        Time-limit counters, pending autoresets and episode statistics are unchanged. The states are taken as
+        gymnasium's ``env.unwrapped.state``. MountainCarContinuous, whose gymnasium state is float64 after
+        ``reset()`` and float32 after a step (which changes the arithmetic of the next step), takes a row whose
+        two values are exact float32 numbers as the float32 kind, so ``set_state(get_state())`` is exact.
+
+        Returns:
+            The observations of the new states, ``(num_envs, obs_dim)`` float32 (a fresh array).
+        """
+        return self._core.set_state(states)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """Finishes a pending ``step_async`` and frees the C++ envs and threads."""
+        core = self._core
+        if not isinstance(core, _Closed):
+            if core.pending:
+                core.step_wait()
+            self._core = _Closed()
+
+    def __repr__(self) -> str:
+        return f"NativeVectorEnv({self._env_id}, num_envs={self.num_envs})"
+
+    # ---- helpers ----
+    def _parse_options(self, options: dict[str, Any] | None) -> tuple[np.ndarray | None, float, float]:
+        task = self._task
+        bound_a, bound_b = task.reset_defaults
+        if options is None:
+            return None, bound_a, bound_b
+        if not isinstance(options, dict):
+            raise TypeError(f"options must be a dict or None, got {type(options).__name__}")
+        unknown = sorted(set(options) - {"reset_mask", *task.reset_keys})
+        if unknown:
+            raise ValueError(
+                f"unknown reset option(s) for {self._env_id}: {', '.join(map(str, unknown))} "
+                f"(accepted: reset_mask, {', '.join(task.reset_keys)})"
+            )
+        values = []
+        for key, default in zip(task.reset_keys, task.reset_defaults, strict=True):
+            value = options.get(key, default)
+            try:
+                values.append(float(value))
+            except (TypeError, ValueError):
+                raise ValueError(f"options[{key!r}] must be a number, got {value!r}") from None
+            if not math.isfinite(values[-1]):
+                raise ValueError(f"options[{key!r}] must be finite, got {value!r}")
+        bound_a, bound_b = values
+        if not task.symmetric_reset and bound_a > bound_b:
+            raise ValueError(f"options: low ({bound_a}) must not exceed high ({bound_b})")
+        mask = options.get("reset_mask")
+        if mask is not None:
+            if not isinstance(mask, np.ndarray):
+                raise TypeError(f"options['reset_mask'] must be a numpy array, got {type(mask).__name__}")
+            if mask.shape != (self.num_envs,):
+                raise ValueError(f"options['reset_mask'] must have shape ({self.num_envs},), got {mask.shape}")
+            if mask.dtype != np.bool_:
+                raise TypeError(f"options['reset_mask'] must have dtype bool, got {mask.dtype}")
+            if not mask.any():
+                raise ValueError("options['reset_mask'] must contain at least one True value")
+        return mask, bound_a, bound_b
