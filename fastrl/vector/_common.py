@@ -7,7 +7,9 @@ from typing import Any
 
 from gymnasium.vector import AutoresetMode
 
-_AUTORESET_NAMES = {mode.value: mode for mode in AutoresetMode}
+# gymnasium's values are "NextStep", "SameStep", "Disabled": accept those and "next_step"-style names, any case.
+_AUTORESET_NAMES = {mode.name.lower(): mode for mode in AutoresetMode}
+_AUTORESET_NAMES.update({mode.value.lower(): mode for mode in AutoresetMode})
 
 
 def parse_autoreset_mode(autoreset_mode: str | AutoresetMode) -> AutoresetMode:
@@ -17,7 +19,8 @@ def parse_autoreset_mode(autoreset_mode: str | AutoresetMode) -> AutoresetMode:
     if isinstance(autoreset_mode, str) and autoreset_mode.lower() in _AUTORESET_NAMES:
         return _AUTORESET_NAMES[autoreset_mode.lower()]
     raise ValueError(
-        f"autoreset_mode must be one of {sorted(_AUTORESET_NAMES)} or a gymnasium.vector.AutoresetMode, "
+        f"autoreset_mode must be one of {sorted(m.name.lower() for m in AutoresetMode)} or a "
+        f"gymnasium.vector.AutoresetMode, "
         f"got {autoreset_mode!r}"
     )
 
