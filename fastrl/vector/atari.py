@@ -129,9 +129,10 @@ class AtariVectorEnv(VectorEnv):
     last ``stack_num`` grayscale frames, oldest first, each the max over the last two emulator frames of a
     frame-skip step, resized with area interpolation. At a reset the stack is zero-padded,
     ``(0, ..., 0, reset frame)``: ale-py's and SB3 ``VecFrameStack``'s convention (gymnasium's
-    ``FrameStackObservation`` repeats the reset frame instead). Actions: ``(num_envs,)`` integers in ``Discrete(n)``, the game's minimal action set
-    (or the 18 actions with ``full_action_space=True``). Rewards: float64 ``(N,)``, the sum over the frame
-    skip, clipped to [-1, 1] with ``reward_clipping`` (``= sign(reward)`` for the integer ALE scores).
+    ``FrameStackObservation`` repeats the reset frame instead). Actions: ``(num_envs,)`` integers in
+    ``Discrete(n)``, the game's minimal action set (or the 18 actions with ``full_action_space=True``).
+    Rewards: float64 ``(N,)``, the sum over the frame skip, clipped to [-1, 1] with ``reward_clipping``
+    (``= sign(reward)`` for the integer ALE scores).
     ``terminations``/``truncations``: bool ``(N,)``; truncation after ``max_num_frames_per_episode`` frames
     (default 108000 = 27000 steps, counted from the end of the reset no-ops).
 
