@@ -261,12 +261,17 @@ class AtariVectorEnv(VectorEnv):
         return seeds
 
     @staticmethod
-    def _batch_info(info: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
-        """ale-py's int32 info arrays -> gymnasium's layout: int64 values plus ``_key`` masks."""
+    def _batch_info(info: dict[str, np.ndarray], mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """ale-py's int32 info arrays -> gymnasium's layout: int64 values plus ``_key`` masks (``mask=None``:
+        every env, the per-step case, kept to a few small array operations)."""
         out: dict[str, np.ndarray] = {}
         for key in ("lives", "episode_frame_number", "frame_number"):
-            out[key] = np.where(mask, info[key], 0).astype(np.int64)
-            out["_" + key] = mask.copy()
+            if mask is None:
+                out[key] = info[key].astype(np.int64)
+                out["_" + key] = np.ones(len(out[key]), dtype=np.bool_)
+            else:
+                out[key] = np.where(mask, info[key], 0).astype(np.int64)
+                out["_" + key] = mask.copy()
         return out
 
     # --------------------------------------------------------------------------------------------- reset
@@ -354,7 +359,8 @@ class AtariVectorEnv(VectorEnv):
         obs, raw_rewards, terminations, truncations, ale_info = self._ale.recv()
         self._waiting = False
         raw = raw_rewards.astype(np.float64)
-        rewards = np.clip(raw, -1.0, 1.0) if self._clip else raw.copy()
+        # ALE scores are integers, so sign() is the clip to [-1, 1] (and a little cheaper than np.clip).
+        rewards = np.sign(raw) if self._clip else raw.copy()
         lives = ale_info["lives"]
         if self._episodic_life:
             life_loss = terminations & ~truncations & (lives < self._lives) & (lives > 0)
@@ -368,7 +374,7 @@ class AtariVectorEnv(VectorEnv):
             life_loss = None
             game_over = terminations | truncations
         self._lives = lives.astype(np.int64)
-        infos = self._batch_info(ale_info, np.ones(self.num_envs, dtype=np.bool_))
+        infos = self._batch_info(ale_info)
 
         if self.autoreset_mode == AutoresetMode.SAME_STEP:
             ended = terminations | truncations
