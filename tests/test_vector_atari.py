@@ -284,3 +284,41 @@ def test_bad_arguments_and_call_order():
         obs, info = env.reset(options={"reset_mask": np.array([False, True])})
         assert info["_lives"].tolist() == [False, True]
         env.step(np.zeros(2, dtype=np.int64))
+
+
+def test_episodic_life_same_step_equals_disabled():
+    """Episodic life under SAME_STEP and DISABLED: a life loss continues the game from the observation at
+    the loss (final_obs == returned obs); both modes give the same run and the same whole-game statistics."""
+    n = 2
+    kw = dict(num_envs=n, seed=21, episodic_life=True, repeat_action_probability=0.0)
+    actions = np.random.default_rng(6).integers(0, 4, (400, n))
+    same = make("ALE/Breakout-v5", mode=SAME, **kw)
+    dis = make("ALE/Breakout-v5", mode=DISABLED, **kw)
+    np.testing.assert_array_equal(same.reset()[0], dis.reset()[0])
+    life_losses = games = 0
+    for a in actions:
+        obs_s, r_s, te_s, tr_s, info_s = same.step(a)
+        obs_d, r_d, te_d, tr_d, info_d = dis.step(a)
+        assert (r_s == r_d).all() and (te_s == te_d).all() and (tr_s == tr_d).all()
+        ended = te_d | tr_d
+        assert ("episode" in info_s) == ("episode" in info_d)
+        if "episode" in info_s:
+            games += int(info_s["_episode"].sum())
+            np.testing.assert_array_equal(info_s["_episode"], info_d["_episode"])
+            np.testing.assert_array_equal(info_s["episode"]["r"], info_d["episode"]["r"])
+            np.testing.assert_array_equal(info_s["episode"]["l"], info_d["episode"]["l"])
+        if ended.any():
+            assert info_s["_final_obs"].tolist() == ended.tolist()
+            for i in np.flatnonzero(ended):
+                np.testing.assert_array_equal(info_s["final_obs"][i], obs_d[i])
+            lost = ended & (info_s["final_info"]["lives"] > 0)
+            life_losses += int(lost.sum())
+            # A life loss goes on from the same observation; a game over starts a fresh stack.
+            for i in np.flatnonzero(lost):
+                np.testing.assert_array_equal(obs_s[i], obs_d[i])
+            obs_d, info_r = dis.reset(options={"reset_mask": ended})
+            np.testing.assert_array_equal(info_r["lives"][lost], info_s["final_info"]["lives"][lost])
+        np.testing.assert_array_equal(obs_s, obs_d)
+    assert life_losses >= 4 and games >= 1
+    same.close()
+    dis.close()
