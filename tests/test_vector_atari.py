@@ -322,3 +322,14 @@ def test_episodic_life_same_step_equals_disabled():
     assert life_losses >= 4 and games >= 1
     same.close()
     dis.close()
+
+
+def test_reset_noops_up_to_noop_max():
+    """k no-op frames at reset, k uniform in [0, noop_max]: the episode frame counter after reset is k."""
+    with make(num_envs=8, noop_max=2, repeat_action_probability=0.0) as env:
+        seen = set()
+        for s in range(4):
+            seen |= set(env.reset(seed=8 * s)[1]["episode_frame_number"].tolist())
+    assert seen == {0, 1, 2}
+    with make(num_envs=4, noop_max=0) as env:
+        assert (env.reset()[1]["episode_frame_number"] == 0).all()

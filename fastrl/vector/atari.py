@@ -17,7 +17,7 @@ frameskip                4                     4                     ``frame_ski
 repeat_action_prob.      0.0                   0.25 (sticky)         ``repeat_action_probability``
 episodic_life            True                  False                 ``life_loss_info`` (see below)
 reward_clipping          True                  True                  clipped here, not in ale-py
-noop_max                 30                    30                    ``noop_max``
+noop_max                 30                    30                    ``noop_max`` (+ 1, see below)
 use_fire_reset           False                 False                 ``use_fire_reset``
 full_action_space        False                 False                 ``full_action_space``
 max_num_frames_per_ep.   108000 (27000 steps)  108000 (27000 steps)  ``max_episode_steps`` (counts frames)
@@ -49,7 +49,7 @@ _MAX_SEED = 2**31 - 1  # ale-py takes C ints as seeds
 _BOOL_OPTIONS = ("episodic_life", "reward_clipping", "use_fire_reset", "full_action_space")
 _INT_OPTIONS = {  # name -> smallest allowed value
     "frameskip": 1,
-    "noop_max": 0,
+    "noop_max": 0,  # up to noop_max no-op frames at reset
     "stack_num": 1,
     "img_height": 1,
     "img_width": 1,
@@ -136,9 +136,9 @@ class AtariVectorEnv(VectorEnv):
     ``terminations``/``truncations``: bool ``(N,)``; truncation after ``max_num_frames_per_episode`` frames
     (default 108000 = 27000 steps, counted from the end of the reset no-ops).
 
-    Reset: ``reset_game``, then ``k`` no-op frames with ``k`` uniform in ``[0, noop_max)`` (ale-py's
-    convention; gymnasium's ``AtariPreprocessing`` draws from ``[1, noop_max]``), then FIRE if
-    ``use_fire_reset`` and the game has it.
+    Reset: ``reset_game``, then ``k`` no-op frames with ``k`` uniform in ``[0, noop_max]`` (up to
+    ``noop_max``; ale-py's own ``noop_max`` draws from ``[0, noop_max)``, gymnasium's ``AtariPreprocessing``
+    from ``[1, noop_max]``), then FIRE if ``use_fire_reset`` and the game has it.
 
     Episodic life (``episodic_life=True``, the DQN setup): a life loss gives ``terminated=True`` but the game
     goes on, as baselines' ``EpisodicLifeEnv``: in ``"next_step"`` mode the following step is the "reset"
@@ -215,7 +215,8 @@ class AtariVectorEnv(VectorEnv):
             img_width=opts["img_width"],
             grayscale=True,
             maxpool=True,
-            noop_max=opts["noop_max"],
+            # ale-py plays k ~ U[0, noop_max) no-op frames for its noop_max; fastrl's noop_max is "up to".
+            noop_max=opts["noop_max"] + 1,
             use_fire_reset=opts["use_fire_reset"],
             # ale-py's own episodic_life resets the whole game at a life loss; life_loss_info reports
             # terminated=True at a life loss and lets the game go on, which is DQN's episodic life.
