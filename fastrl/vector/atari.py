@@ -15,9 +15,9 @@ option                   ``*-v4`` ids          ``ALE/*-v5``,         ale-py ``AL
 =======================  ====================  ====================  ======================================
 frameskip                4                     4                     ``frame_skip`` (``maxpool=True``)
 repeat_action_prob.      0.0                   0.25 (sticky)         ``repeat_action_probability``
-episodic_life            True                  False                 ``life_loss_info`` (see below)
+episodic_life            True                  False                 ``life_loss_info`` (see the class)
 reward_clipping          True                  True                  clipped here, not in ale-py
-noop_max                 30                    30                    ``noop_max`` (+ 1, see below)
+noop_max                 30                    30                    ``noop_max`` (+ 1, see the class)
 use_fire_reset           False                 False                 ``use_fire_reset``
 full_action_space        False                 False                 ``full_action_space``
 max_num_frames_per_ep.   108000 (27000 steps)  108000 (27000 steps)  ``max_episode_steps`` (counts frames)
