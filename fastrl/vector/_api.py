@@ -1,0 +1,134 @@
+"""Pieces of gymnasium's vector API shared by the Atari and gymnasium-fallback vector envs.
+
+- ``check_actions``: batched actions checked against the action space before any env is touched, so a bad
+  call raises ``ValueError`` naming ``actions`` and leaves the envs as they were;
+- ``check_reset_mask``: ``options["reset_mask"]`` checked as gymnasium's vector envs check it;
+- ``EpisodeStatistics``: ``infos["episode"]`` / ``infos["_episode"]`` exactly as gymnasium's
+  ``gymnasium.wrappers.vector.RecordEpisodeStatistics`` builds them, for every autoreset mode.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+
+def check_actions(actions: Any, space: spaces.Space, num_envs: int) -> Any:
+    """Checks a batch of actions against a single-env action ``space``; returns them as an array.
+
+    Args:
+        actions: ``(num_envs, *space.shape)`` actions. Discrete/MultiDiscrete/MultiBinary need an integer
+            dtype (no silent cast from float or bool) and values inside the space; Box needs a numeric dtype
+            (values are left to the env, which clips where gymnasium clips). Other spaces pass unchecked.
+        space: the single-env action space.
+        num_envs: batch size.
+
+    Raises:
+        ValueError: wrong shape, dtype or an out-of-range discrete action; the message names ``actions``.
+    """
+    if not isinstance(space, (spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Box)):
+        return actions
+    arr = actions if type(actions) is np.ndarray else np.asarray(actions)
+    shape = (num_envs, *space.shape)
+    if arr.shape != shape:
+        raise ValueError(f"actions must have shape {shape} (num_envs, *action_shape), got {arr.shape}")
+    if isinstance(space, spaces.Box):
+        if arr.dtype.kind not in "iuf":
+            raise ValueError(f"actions must have a numeric dtype for {space}, got {arr.dtype}")
+        return arr
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"actions must have an integer dtype for {space}, got {arr.dtype}")
+    if isinstance(space, spaces.Discrete):
+        low, high = int(space.start), int(space.start) + int(space.n)
+        # min/max as Python ints: no wrap-around for uint64 inputs, and two cheap passes over a small batch.
+        if arr.size and (int(arr.min()) < low or int(arr.max()) >= high):
+            bad = arr[(arr < low) | (arr >= high)]
+            raise ValueError(f"actions must lie in [{low}, {high}) for {space}, got {bad.tolist()}")
+    elif isinstance(space, spaces.MultiDiscrete):
+        rel = arr.astype(np.int64) - space.start
+        if np.any(rel < 0) or np.any(rel >= space.nvec):
+            raise ValueError(f"actions lie outside {space}")
+    elif np.any((arr != 0) & (arr != 1)):
+        raise ValueError(f"actions must be 0 or 1 for {space}")
+    return arr
+
+
+def check_reset_mask(options: dict[str, Any] | None, num_envs: int) -> np.ndarray | None:
+    """``options["reset_mask"]`` (a ``(num_envs,)`` bool array with at least one True) or ``None``."""
+    if options is None or "reset_mask" not in options:
+        return None
+    mask = options["reset_mask"]
+    if not isinstance(mask, np.ndarray):
+        raise TypeError(f"options['reset_mask'] must be a numpy array, got {type(mask).__name__}")
+    if mask.shape != (num_envs,):
+        raise ValueError(f"options['reset_mask'] must have shape ({num_envs},), got {mask.shape}")
+    if mask.dtype != np.bool_:
+        raise TypeError(f"options['reset_mask'] must have dtype bool, got {mask.dtype}")
+    if not mask.any():
+        raise ValueError("options['reset_mask'] must hold at least one True value")
+    return mask
+
+
+class EpisodeStatistics:
+    """Running episode returns/lengths/start times that report as gymnasium's ``RecordEpisodeStatistics``.
+
+    At a step where env i's episode ends, ``infos["episode"] = {"r": float64 (N,), "l": int64 (N,),
+    "t": float64 (N,)}`` holds its return (sum of the rewards fed in), length (steps) and wall time in seconds
+    (rounded to 1 us), zero for envs that did not end, and ``infos["_episode"]`` is the bool (N,) mask of
+    ended envs. With ``same_step`` every step counts towards an episode; otherwise (NEXT_STEP, DISABLED)
+    the step after an end is the reset step and starts the next episode's counts at zero, as gymnasium does.
+    """
+
+    def __init__(self, num_envs: int, same_step: bool) -> None:
+        self.num_envs = num_envs
+        self.same_step = same_step
+        self.returns = np.zeros(num_envs, dtype=np.float64)
+        self.lengths = np.zeros(num_envs, dtype=np.int64)
+        self.start_times = np.zeros(num_envs, dtype=np.float64)
+        self.prev_dones = np.zeros(num_envs, dtype=np.bool_)
+
+    def reset(self, mask: np.ndarray | None = None) -> None:
+        """Restarts the statistics of every env (``mask is None``) or of the envs in ``mask``."""
+        now = time.perf_counter()
+        if mask is None:
+            mask = slice(None)
+        self.returns[mask] = 0.0
+        self.lengths[mask] = 0
+        self.start_times[mask] = now
+        self.prev_dones[mask] = False
+
+    def step(self, rewards: np.ndarray, dones: np.ndarray, infos: dict[str, Any]) -> None:
+        """Adds ``rewards`` (float (N,)) and writes the statistics of envs with ``dones`` (bool (N,)) to ``infos``."""
+        if self.same_step:
+            self.returns += rewards
+            self.lengths += 1
+        else:
+            prev = self.prev_dones
+            if prev.any():
+                self.returns[prev] = 0.0
+                self.lengths[prev] = 0
+                self.start_times[prev] = time.perf_counter()
+                self.returns += np.where(prev, 0.0, rewards)
+                self.lengths += ~prev
+            else:
+                self.returns += rewards
+                self.lengths += 1
+        self.prev_dones = dones
+        if dones.any():
+            if "episode" in infos or "_episode" in infos:
+                raise ValueError(f"infos already hold an 'episode' key: {sorted(infos)}")
+            elapsed = np.round(time.perf_counter() - self.start_times, 6)
+            infos["episode"] = {
+                "r": np.where(dones, self.returns, 0.0),
+                "l": np.where(dones, self.lengths, 0),
+                "t": np.where(dones, elapsed, 0.0),
+            }
+            infos["_episode"] = dones
+            if self.same_step:
+                # The ended envs were already reset inside this step: their next episode starts now.
+                self.returns[dones] = 0.0
+                self.lengths[dones] = 0
+                self.start_times[dones] = time.perf_counter()
