@@ -137,6 +137,7 @@ def _cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
         algo = saved["algo"]
         agent_cls, _ = _agent_classes(algo)
         overrides = {}
+        # --total-steps extends (or shortens) the budget; schedules defined as fractions stretch with it.
         if args.total_steps is not None:
             overrides["total_steps"] = args.total_steps
         agent = agent_cls.load(run_dir / CHECKPOINT, **overrides)
@@ -178,7 +179,10 @@ def _cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
             a.save(checkpoint_path)
             logger.flush()
 
-        agent.train(logger=logger, progress=not args.no_progress, callback=checkpoint, callback_interval=interval)
+        remaining = max(agent.config.total_steps - agent.global_step, 0)
+        steps = remaining if args.steps is None else min(args.steps, remaining)
+        agent.train(steps, logger=logger, progress=not args.no_progress, callback=checkpoint,
+                    callback_interval=interval)
         agent.save(checkpoint_path)
         if args.eval_episodes > 0:
             returns = agent.evaluate(args.eval_episodes)
@@ -343,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--runs-dir", default="runs", help="parent directory of runs (default: runs)")
     train.add_argument("--checkpoint-interval", type=int, metavar="STEPS",
                        help="env steps between checkpoints (default: a tenth of the run; 0: only at the end)")
+    train.add_argument("--steps", type=int, metavar="N",
+                       help="stop after N env steps in this invocation (continue later with --resume)")
     train.add_argument("--eval-episodes", type=int, default=20,
                        help="greedy episodes evaluated at the end (default: 20; 0: none)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
