@@ -140,7 +140,11 @@ def _cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
         # --total-steps extends (or shortens) the budget; schedules defined as fractions stretch with it.
         if args.total_steps is not None:
             overrides["total_steps"] = args.total_steps
-        agent = agent_cls.load(run_dir / CHECKPOINT, **overrides)
+        try:
+            agent = agent_cls.load(run_dir / CHECKPOINT, **overrides)
+        except (OSError, ValueError) as err:
+            print(f"fastrl train: cannot resume {str(run_dir)!r}: {err}", file=sys.stderr)
+            return 2
         if overrides:
             saved["config"] = agent.config.to_dict()
             cfg_path.write_text(json.dumps(saved, indent=2) + "\n")
@@ -184,7 +188,7 @@ def _cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
         agent.train(steps, logger=logger, progress=not args.no_progress, callback=checkpoint,
                     callback_interval=interval)
         agent.save(checkpoint_path)
-        if args.eval_episodes > 0:
+        if args.eval_episodes > 0 and agent.global_step >= agent.config.total_steps:
             returns = agent.evaluate(args.eval_episodes)
             logger.log("charts/eval_return", float(returns.mean()), agent.global_step)
             print(f"greedy return over {len(returns)} episodes: {returns.mean():.2f} +- {returns.std():.2f}")

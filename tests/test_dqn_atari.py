@@ -16,7 +16,7 @@ def test_pong_smoke(tmp_path):
     assert agent.obs_shape == (4, 84, 84) and agent.obs_dtype == np.uint8
     assert agent.buffer.capacity == 3000
     agent.train(1600)
-    assert agent.num_updates == (1600 - 1000) // 16
+    assert agent.num_updates == len(range(1008, 1601, 16))  # one update per 16 steps after learning_starts
     batch = agent.buffer.sample(4)
     assert batch.obs.shape == (4, 4, 84, 84) and batch.obs.dtype == np.uint8
     # frames are stacked along axis 0: the newest frame of obs is the second newest of next_obs (no reset)

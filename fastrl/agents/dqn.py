@@ -94,7 +94,9 @@ class DQNConfig:
     num_envs: int | None = None
     """number of envs stepped together; each step adds ``num_envs`` transitions."""
     learning_rate: float | None = None
-    """Adam learning rate."""
+    """Adam learning rate (at step 0, if ``learning_rate_final`` is set)."""
+    learning_rate_final: float | None = None
+    """learning rate at ``total_steps``, reached linearly from ``learning_rate`` (None: constant)."""
     buffer_size: int | None = None
     """replay capacity in transitions."""
     learning_starts: int | None = None
@@ -170,6 +172,8 @@ class DQNConfig:
             need(isinstance(getattr(self, name), (int, np.integer)) and getattr(self, name) >= 0, name,
                  "an int >= 0")
         need(self.learning_rate > 0, "learning_rate", "> 0")
+        need(self.learning_rate_final is None or self.learning_rate_final >= 0, "learning_rate_final",
+             "None or >= 0")
         need(0 < self.tau <= 1, "tau", "in (0, 1]")
         need(0 <= self.gamma <= 1, "gamma", "in [0, 1]")
         need(0 <= self.exploration_fraction <= 1, "exploration_fraction", "in [0, 1]")
@@ -266,6 +270,8 @@ class DQN:
         self.epsilon = LinearSchedule(cfg.exploration_initial_eps, cfg.exploration_final_eps,
                                       cfg.exploration_fraction * cfg.total_steps)
         self.beta = LinearSchedule(cfg.prioritized_beta, 1.0, cfg.total_steps)
+        lr_end = cfg.learning_rate if cfg.learning_rate_final is None else cfg.learning_rate_final
+        self.lr = LinearSchedule(cfg.learning_rate, lr_end, cfg.total_steps)
         self.rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x5EED]))
         # pinned host memory + non_blocking copies only make sense for a CUDA device
         self._pin = self.device.type == "cuda"
@@ -389,6 +395,8 @@ class DQN:
         """
         cfg = self.config
         on_device = self._pin or self.device.type != "cpu"
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr(self.global_step)
         if not cfg.prioritized:
             # The memory does not change during a phase either, so one sample of num_steps * batch_size
             # i.i.d. uniform draws is distributed exactly like num_steps separate samples; it costs one call,
@@ -490,7 +498,8 @@ class DQN:
                     self._update_target()
 
                 bar_pending += n
-                if _crossed(prev, step, cfg.log_interval) or step >= end:
+                # Logging depends on the step only, so a run split by save/load logs the same rows.
+                if _crossed(prev, step, cfg.log_interval):
                     now = time.perf_counter()
                     sps = (step - last_log_step) / max(now - last_log_time, 1e-9)
                     last_log_step, last_log_time = step, now
