@@ -241,6 +241,7 @@ class DQN:
         self.n_actions = int(act_space.n)
         self.obs_shape = tuple(obs_space.shape)
         self.obs_dtype = np.dtype(obs_space.dtype)
+        self._atari = is_atari_id(cfg.env_id)
 
         # Networks: online, target (a frozen copy) and Adam.
         torch.manual_seed(cfg.seed)
@@ -296,21 +297,32 @@ class DQN:
 
     # ---- envs --------------------------------------------------------------------------------------
 
-    def _episode_seed(self, env_index: int) -> int:
-        """Seed of env ``env_index``'s current episode: a function of (seed, env, episode) only."""
-        ss = np.random.SeedSequence([self.config.seed, env_index, int(self._episode_index[env_index])])
-        return int(ss.generate_state(1, np.uint32)[0])
+    def _episode_seeds(self) -> list[int]:
+        """Per env, the seed of its current episode: a function of (seed, env index, episode index) only,
+        below 2**31 (ale-py takes C ints)."""
+        return [int(np.random.SeedSequence([self.config.seed, i, int(k)]).generate_state(1, np.uint32)[0] >> 1)
+                for i, k in enumerate(self._episode_index)]
 
-    def _reset_envs(self, mask: np.ndarray) -> np.ndarray:
-        """Resets the envs in ``mask`` from their episode seeds; returns a copy of every env's observation."""
-        seeds = [self._episode_seed(i) if mask[i] else None for i in range(len(mask))]
-        self._episode_start[mask] = len(self._action_log)
+    def _reset_envs(self, mask: np.ndarray, new_episode: np.ndarray | None = None) -> np.ndarray:
+        """Resets the envs in ``mask`` (those in ``new_episode``, default all of them, start an episode from
+        its seed; the others continue a game after a lost life); returns a copy of every env's observation."""
+        new_episode = mask if new_episode is None else new_episode
+        self._episode_start[new_episode] = len(self._action_log)
         oldest = int(self._episode_start.min())
         if oldest > 4096:  # drop actions no current episode needs
             del self._action_log[:oldest]
             self._episode_start -= oldest
-        obs, _ = self.envs.reset(seed=seeds, options={"reset_mask": mask.copy()})
+        obs, _ = self.envs.reset(seed=self._episode_seeds(), options={"reset_mask": mask.copy()})
         return np.array(obs, dtype=self.obs_dtype, copy=True)
+
+    @staticmethod
+    def _life_lost(terminated: np.ndarray, truncated: np.ndarray, infos: dict) -> np.ndarray:
+        """Envs whose termination is a lost life of a game that goes on (Atari's episodic life): the game
+        has lives left. Their reset continues the game, so they do not start a new episode."""
+        lives = infos.get("lives")
+        if lives is None:
+            return np.zeros_like(terminated)
+        return terminated & ~truncated & (np.asarray(lives) > 0)
 
     def _episode_actions(self) -> list[np.ndarray]:
         """Per env, the int64 actions taken so far in its current episode."""
@@ -474,7 +486,7 @@ class DQN:
             while self.global_step < end:
                 prev = self.global_step
                 actions = self._explore(obs, self.epsilon(prev))
-                next_obs, rewards, terminated, truncated, _ = self.envs.step(actions)
+                next_obs, rewards, terminated, truncated, infos = self.envs.step(actions)
                 # Autoreset is off: next_obs holds the true final observation of every finished episode.
                 self.buffer.add(obs, actions, np.sign(rewards) if cfg.clip_rewards else rewards, next_obs,
                                 terminated, truncated)
@@ -484,9 +496,10 @@ class DQN:
                 self.global_step = step = prev + n
                 done = np.logical_or(terminated, truncated)
                 if done.any():
-                    self._finish_episodes(done, logger)
-                    self._episode_index[done] += 1
-                    obs = self._reset_envs(done)
+                    game_over = done & ~self._life_lost(terminated, truncated, infos)
+                    self._finish_episodes(game_over, infos, logger)
+                    self._episode_index[game_over] += 1
+                    obs = self._reset_envs(done, game_over)
                 else:
                     np.copyto(obs, next_obs)
                 self._obs = obs
@@ -520,16 +533,25 @@ class DQN:
                 bar.close()
         return self
 
-    def _finish_episodes(self, done: np.ndarray, logger: Any) -> None:
-        for i in np.flatnonzero(done):
+    def _finish_episodes(self, game_over: np.ndarray, infos: dict, logger: Any) -> None:
+        """Logs the episodes that ended. Atari envs report whole games with raw scores in
+        ``infos["episode"]`` (their rewards are clipped and a lost life terminates); other envs' returns
+        are summed here."""
+        env_stats = self._atari and "episode" in infos
+        for i in np.flatnonzero(game_over):
             self.num_episodes += 1
-            ret, length = float(self._ep_return[i]), int(self._ep_length[i])
+            if env_stats:
+                if not infos["_episode"][i]:
+                    continue
+                ret, length = float(infos["episode"]["r"][i]), int(infos["episode"]["l"][i])
+            else:
+                ret, length = float(self._ep_return[i]), int(self._ep_length[i])
             self.recent_returns.append(ret)
             if logger is not None:
                 logger.log("charts/episodic_return", ret, self.global_step)
                 logger.log("charts/episodic_length", length, self.global_step)
-        self._ep_return[done] = 0.0
-        self._ep_length[done] = 0
+        self._ep_return[game_over] = 0.0
+        self._ep_length[game_over] = 0
 
     def _log_interval(self, logger: Any, step: int, sps: float) -> None:
         if logger is None:
@@ -564,7 +586,10 @@ class DQN:
         returns: list[float] = []
         while len(returns) < episodes:
             m = min(max_envs, episodes - len(returns))
-            envs = fastrl.make_vec(cfg.env_id, m, seed=seed, autoreset_mode="disabled", **cfg.env_kwargs)
+            kwargs = dict(cfg.env_kwargs)
+            if self._atari:  # whole games and raw scores: the return is the game score
+                kwargs.update(episodic_life=False, reward_clipping=False)
+            envs = fastrl.make_vec(cfg.env_id, m, seed=seed, autoreset_mode="disabled", **kwargs)
             try:
                 obs, _ = envs.reset(seed=seed + len(returns))
                 total = np.zeros(m)
@@ -670,19 +695,20 @@ class DQN:
         lengths = np.array([len(h) for h in histories], dtype=np.int64)
         l_max = int(lengths.max(initial=0))
         start = l_max - lengths
-        # Every env needs a reset before stepping; idle ones get a fixed seed (their steps are discarded).
-        seeds = [self._episode_seed(i) if start[i] == 0 else 0 for i in range(n)]
-        obs, _ = self.envs.reset(seed=seeds, options={"reset_mask": np.ones(n, dtype=bool)})
+        # Every env needs a reset before stepping; idle ones start any episode (their steps are discarded).
+        obs, _ = self.envs.reset(seed=self._episode_seeds(), options={"reset_mask": np.ones(n, dtype=bool)})
         for t in range(l_max):
             actions = np.array([histories[i][t - start[i]] if t >= start[i] else 0 for i in range(n)],
                                dtype=np.int64)
             obs, _, terminated, truncated, _ = self.envs.step(actions)
+            ended = np.logical_or(terminated, truncated)
+            if ended.any():
+                # idle envs that ended, and replaying ones that lost a life (their game goes on, as it did)
+                obs, _ = self.envs.reset(seed=self._episode_seeds(), options={"reset_mask": ended})
             begin = start == t + 1
-            idle_ended = np.logical_or(terminated, truncated) & (start > t + 1)
-            mask = begin | idle_ended
-            if mask.any():
-                seeds = [self._episode_seed(i) if begin[i] else 0 if mask[i] else None for i in range(n)]
-                obs, _ = self.envs.reset(seed=seeds, options={"reset_mask": mask})
+            if begin.any():
+                # a second reset if needed: an env that just lost a life was continued above, this starts anew
+                obs, _ = self.envs.reset(seed=self._episode_seeds(), options={"reset_mask": begin})
         log = np.zeros((l_max, n), dtype=np.int64)
         for i in range(n):
             log[start[i]:, i] = histories[i]
