@@ -80,10 +80,15 @@ def test_rejects_continuous_actions():
 # ---- episode ends --------------------------------------------------------------------------------
 
 
+class _Transitions:
+    def __init__(self, batches):
+        for name in ("obs", "action", "reward", "next_obs", "discount"):
+            setattr(self, name, np.concatenate([getattr(b, name) for b in batches]))
+
+
 def _all_transitions(agent):
     n = len(agent.buffer)
-    batch = agent.buffer.sample(4 * n)  # many draws cover every stored transition
-    return batch
+    return _Transitions([agent.buffer.sample(n) for _ in range(6)])  # many draws cover every transition
 
 
 def test_truncation_stores_the_true_final_observation():

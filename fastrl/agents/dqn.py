@@ -312,7 +312,9 @@ class DQN:
         if oldest > 4096:  # drop actions no current episode needs
             del self._action_log[:oldest]
             self._episode_start -= oldest
-        obs, _ = self.envs.reset(seed=self._episode_seeds(), options={"reset_mask": mask.copy()})
+        # a full reset goes without a mask: some envs accept a partial reset only after a full one
+        options = None if mask.all() else {"reset_mask": mask.copy()}
+        obs, _ = self.envs.reset(seed=self._episode_seeds(), options=options)
         return np.array(obs, dtype=self.obs_dtype, copy=True)
 
     @staticmethod
@@ -410,21 +412,28 @@ class DQN:
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr(self.global_step)
         if not cfg.prioritized:
-            # The memory does not change during a phase either, so one sample of num_steps * batch_size
-            # i.i.d. uniform draws is distributed exactly like num_steps separate samples; it costs one call,
-            # one host-to-device copy and one large (efficient) target-network forward instead of num_steps.
-            batch = self.buffer.sample(cfg.batch_size * num_steps, as_torch=True, pin_memory=self._pin)
-            batch = batch.to(self.device) if on_device else batch
-            with torch.no_grad():
-                q_target_next = self._q_target(batch.next_obs)
-                if not cfg.double:
-                    q_next_all = q_target_next.max(dim=1).values
-            for k in range(num_steps):
-                s = slice(k * cfg.batch_size, (k + 1) * cfg.batch_size)
-                # Double DQN's argmax uses the online network as it is at this step.
-                q_next = self._bootstrap(batch.next_obs[s], q_target_next[s]) if cfg.double else q_next_all[s]
-                self._gradient_step(batch.obs[s], batch.action[s], batch.reward[s], batch.discount[s], q_next,
-                                    batch.weights[s])
+            # The memory does not change during a phase either, so one sample of k * batch_size i.i.d.
+            # uniform draws is distributed exactly like k separate samples; it costs one call, one
+            # host-to-device copy and one large (efficient) target-network forward instead of k. A sample
+            # may not exceed the sampleable count, which bounds k early in training.
+            per_call = max(1, min(num_steps, len(self.buffer) // cfg.batch_size))
+            done = 0
+            while done < num_steps:
+                k = min(per_call, num_steps - done)
+                batch = self.buffer.sample(cfg.batch_size * k, as_torch=True, pin_memory=self._pin)
+                batch = batch.to(self.device) if on_device else batch
+                with torch.no_grad():
+                    q_target_next = self._q_target(batch.next_obs)
+                    if not cfg.double:
+                        q_next_all = q_target_next.max(dim=1).values
+                for j in range(k):
+                    s = slice(j * cfg.batch_size, (j + 1) * cfg.batch_size)
+                    # Double DQN's argmax uses the online network as it is at this step.
+                    q_next = (self._bootstrap(batch.next_obs[s], q_target_next[s]) if cfg.double
+                              else q_next_all[s])
+                    self._gradient_step(batch.obs[s], batch.action[s], batch.reward[s], batch.discount[s],
+                                        q_next, batch.weights[s])
+                done += k
             return
         for _ in range(num_steps):
             beta = self.beta(self.global_step)
@@ -696,7 +705,7 @@ class DQN:
         l_max = int(lengths.max(initial=0))
         start = l_max - lengths
         # Every env needs a reset before stepping; idle ones start any episode (their steps are discarded).
-        obs, _ = self.envs.reset(seed=self._episode_seeds(), options={"reset_mask": np.ones(n, dtype=bool)})
+        obs, _ = self.envs.reset(seed=self._episode_seeds())
         for t in range(l_max):
             actions = np.array([histories[i][t - start[i]] if t >= start[i] else 0 for i in range(n)],
                                dtype=np.int64)
