@@ -59,13 +59,15 @@ def is_atari_id(env_id: str) -> bool:
 
 #: Tuned settings per task; ``"atari"`` applies to every Atari id. Fields not named keep their defaults.
 PRESETS: dict[str, dict[str, Any]] = {
-    # rl-zoo's tuned CartPole-v1 settings, plus Double DQN and a slower final learning phase that keep the
-    # greedy policy at 500 at the end of 50K steps instead of oscillating around it.
+    # rl-zoo's tuned CartPole-v1 settings, plus Double DQN, 3-step returns and a learning rate decaying
+    # linearly to 0 at total_steps, which keep the greedy policy at 500 at the end of 50K steps instead of
+    # oscillating around it (5 of 5 seeds, against 3 of 5 without the last two).
     "CartPole-v1": dict(
         total_steps=50_000, learning_rate=2.3e-3, buffer_size=100_000, learning_starts=1000, batch_size=64,
         gamma=0.99, train_freq=256, gradient_steps=128, target_update_interval=10, tau=1.0,
         exploration_fraction=0.16, exploration_initial_eps=1.0, exploration_final_eps=0.04,
-        hidden_sizes=(256, 256), max_grad_norm=10.0, double=True, torch_threads=1,
+        hidden_sizes=(256, 256), max_grad_norm=10.0, double=True, n_step=3, learning_rate_final=0.0,
+        torch_threads=1,
     ),
     # Nature DQN as most modern ports run it (Adam 1e-4, 1M replay, target every 1000 updates' worth of
     # steps, epsilon 1 -> 0.01 over the first 10%), with Double DQN.
