@@ -46,6 +46,7 @@ def run_sb3(steps: int, seed: int, threads: int) -> dict[str, float] | None:
         import gymnasium as gym
         from stable_baselines3 import DQN as SB3DQN
         from stable_baselines3.common.evaluation import evaluate_policy
+        from stable_baselines3.common.monitor import Monitor
     except ImportError:
         return None
     model = SB3DQN("MlpPolicy", gym.make("CartPole-v1"), policy_kwargs=dict(net_arch=[256, 256]), seed=seed,
@@ -53,7 +54,7 @@ def run_sb3(steps: int, seed: int, threads: int) -> dict[str, float] | None:
     start = time.perf_counter()
     model.learn(total_timesteps=steps)
     wall = time.perf_counter() - start
-    mean, _ = evaluate_policy(model, gym.make("CartPole-v1"), n_eval_episodes=20, deterministic=True)
+    mean, _ = evaluate_policy(model, Monitor(gym.make("CartPole-v1")), n_eval_episodes=20, deterministic=True)
     return {"wall": wall, "sps": steps / wall, "updates": float(model._n_updates), "return": float(mean)}
 
 
