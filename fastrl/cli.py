@@ -1,10 +1,30 @@
-"""The ``fastrl`` command line."""
+"""The ``fastrl`` command line.
+
+- ``fastrl train dqn --env CartPole-v1 [--total-steps N] [--seed S] [--device cpu|cuda] [--<field> value ...]``
+  trains an agent with a progress bar and writes ``runs/<name>/``: ``config.json`` (the resolved config),
+  TensorBoard events and ``metrics.csv`` (the same scalars), and ``checkpoints/last.pt``;
+- ``fastrl train --resume runs/<name>`` continues that run exactly where its last checkpoint left it;
+- ``fastrl eval <run or checkpoint> [--episodes N] [--video DIR]`` prints the greedy return's mean and std;
+- ``fastrl plot runs/<name> [...]`` writes a PNG learning curve of one or several runs;
+- ``fastrl bench NAME`` runs a side-by-side throughput benchmark.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
+import time
 from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+# algorithm name -> (module, agent class, config class); every agent keeps DQN's interface.
+AGENTS = {"dqn": ("fastrl.agents.dqn", "DQN", "DQNConfig")}
+
+CONFIG_NAME = "config.json"
+CHECKPOINT = Path("checkpoints") / "last.pt"
 
 
 def _cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
@@ -28,9 +48,334 @@ def _cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+# ---- train ---------------------------------------------------------------------------------------
+
+
+def _agent_classes(algo: str) -> tuple[type, type]:
+    module_name, agent_name, config_name = AGENTS[algo]
+    module = import_module(module_name)
+    return getattr(module, agent_name), getattr(module, config_name)
+
+
+def _parse_bool(text: str) -> bool:
+    low = text.lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _field_option(f: dataclasses.Field) -> dict[str, Any]:
+    """argparse keyword arguments for a config field, from its annotation (a string under PEP 563)."""
+    ann = str(f.type)
+    if ann.startswith("tuple"):
+        return {"type": int, "nargs": "+", "metavar": "N"}
+    if ann.startswith("dict"):
+        return {"type": json.loads, "metavar": "JSON"}
+    if ann.startswith("bool"):
+        return {"type": _parse_bool, "metavar": "BOOL"}
+    if ann.startswith("int"):
+        return {"type": int}
+    if ann.startswith("float"):
+        return {"type": float}
+    return {"type": str}
+
+
+def field_docs(config_cls: type) -> dict[str, str]:
+    """The one-line docstring under each field of a config dataclass, read from its source."""
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(config_cls)))
+    except (OSError, TypeError):  # no source (e.g. a frozen build): options go without help
+        return {}
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs = {}
+    for node, after in zip(body, body[1:], strict=False):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)):
+            docs[node.target.id] = str(after.value.value).strip()
+    return docs
+
+
+def _add_config_options(parser: argparse.ArgumentParser, config_cls: type) -> None:
+    group = parser.add_argument_group("config fields (default: the preset of --env)")
+    docs = field_docs(config_cls)
+    for f in dataclasses.fields(config_cls):
+        flags = [f"--{f.name.replace('_', '-')}"]
+        if f.name == "env_id":
+            flags.insert(0, "--env")
+        doc = docs.get(f.name, "").replace("%", "%%") or None
+        group.add_argument(*flags, dest=f.name, default=None, help=doc, **_field_option(f))
+
+
+def _run_dir_for(args: argparse.Namespace, config: Any, algo: str) -> Path:
+    name = args.name or f"{config.env_id.replace('/', '-')}__{algo}__{config.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+    return Path(args.runs_dir) / name
+
+
+def _checkpoint_interval(args: argparse.Namespace, total_steps: int) -> int:
+    if args.checkpoint_interval is not None:
+        return max(int(args.checkpoint_interval), 0)
+    return max(total_steps // 10, 1000)
+
+
+def _cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
+    from fastrl.logger import Logger
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        cfg_path = run_dir / CONFIG_NAME
+        if not cfg_path.is_file():
+            print(f"fastrl train: --resume {str(run_dir)!r} is not a run directory (no {CONFIG_NAME})",
+                  file=sys.stderr)
+            return 2
+        saved = json.loads(cfg_path.read_text())
+        algo = saved["algo"]
+        agent_cls, _ = _agent_classes(algo)
+        overrides = {}
+        # --total-steps extends (or shortens) the budget; schedules defined as fractions stretch with it.
+        if args.total_steps is not None:
+            overrides["total_steps"] = args.total_steps
+        try:
+            agent = agent_cls.load(run_dir / CHECKPOINT, **overrides)
+        except (OSError, ValueError) as err:
+            print(f"fastrl train: cannot resume {str(run_dir)!r}: {err}", file=sys.stderr)
+            return 2
+        if overrides:
+            saved["config"] = agent.config.to_dict()
+            cfg_path.write_text(json.dumps(saved, indent=2) + "\n")
+        print(f"resuming {run_dir} at step {agent.global_step} of {agent.config.total_steps}")
+        resume_step: int | None = agent.global_step
+    else:
+        if args.algo is None:
+            print("fastrl train: name an algorithm (e.g. `fastrl train dqn --env CartPole-v1`) or --resume",
+                  file=sys.stderr)
+            return 2
+        algo = args.algo
+        agent_cls, config_cls = _agent_classes(algo)
+        fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_cls)
+                  if getattr(args, f.name, None) is not None}
+        try:
+            config = config_cls(**fields)
+        except (TypeError, ValueError) as err:
+            print(f"fastrl train: {err}", file=sys.stderr)
+            return 2
+        run_dir = _run_dir_for(args, config, algo)
+        if (run_dir / CONFIG_NAME).exists():
+            print(f"fastrl train: run directory {str(run_dir)!r} exists; continue it with "
+                  f"`fastrl train --resume {run_dir}` or pick another --name", file=sys.stderr)
+            return 2
+        run_dir.mkdir(parents=True, exist_ok=True)
+        agent = agent_cls(config)
+        (run_dir / CONFIG_NAME).write_text(json.dumps({"algo": algo, "config": config.to_dict()}, indent=2) + "\n")
+        print(f"run directory: {run_dir}")
+        resume_step = None
+
+    checkpoint_path = run_dir / CHECKPOINT
+    interval = _checkpoint_interval(args, agent.config.total_steps)
+    logger = Logger(run_dir, tensorboard=not args.no_tensorboard, resume_step=resume_step)
+    try:
+        def checkpoint(a: Any) -> None:
+            a.save(checkpoint_path)
+            logger.flush()
+
+        remaining = max(agent.config.total_steps - agent.global_step, 0)
+        steps = remaining if args.steps is None else min(args.steps, remaining)
+        agent.train(steps, logger=logger, progress=not args.no_progress, callback=checkpoint,
+                    callback_interval=interval)
+        agent.save(checkpoint_path)
+        if args.eval_episodes > 0 and agent.global_step >= agent.config.total_steps:
+            returns = agent.evaluate(args.eval_episodes)
+            logger.log("charts/eval_return", float(returns.mean()), agent.global_step)
+            print(f"greedy return over {len(returns)} episodes: {returns.mean():.2f} +- {returns.std():.2f}")
+    finally:
+        logger.close()
+        agent.close()
+    print(f"checkpoint: {checkpoint_path}")
+    return 0
+
+
+# ---- eval ----------------------------------------------------------------------------------------
+
+
+def _resolve_checkpoint(target: str) -> tuple[Path, str]:
+    """(checkpoint file, algorithm) for a run directory or a checkpoint file."""
+    path = Path(target)
+    if path.is_dir():
+        cfg_path = path / CONFIG_NAME
+        if not cfg_path.is_file():
+            raise OSError(f"{target!r} is not a run directory (no {CONFIG_NAME})")
+        return path / CHECKPOINT, json.loads(cfg_path.read_text())["algo"]
+    if not path.is_file():
+        raise OSError(f"{target!r} is neither a run directory nor a checkpoint file")
+    cfg_path = path.parent.parent / CONFIG_NAME
+    algo = json.loads(cfg_path.read_text())["algo"] if cfg_path.is_file() else "dqn"
+    return path, algo
+
+
+def _record_video(agent: Any, video_dir: str, episodes: int, seed: int) -> int:
+    """Records ``episodes`` greedy episodes with gymnasium's RecordVideo; returns an exit code."""
+    import importlib.util
+
+    import gymnasium as gym
+    import numpy as np
+
+    if importlib.util.find_spec("moviepy") is None:
+        print("fastrl eval: --video needs moviepy (`pip install moviepy`); no video was written", file=sys.stderr)
+        return 1
+    from fastrl.agents.dqn import is_atari_id
+
+    env_id = agent.config.env_id
+    if is_atari_id(env_id):
+        import ale_py
+
+        gym.register_envs(ale_py)
+        env = gym.make(env_id, render_mode="rgb_array", frameskip=1)
+        env = gym.wrappers.AtariPreprocessing(env, frame_skip=4, screen_size=84, grayscale_obs=True, noop_max=30)
+        env = gym.wrappers.FrameStackObservation(env, 4)
+    else:
+        env = gym.make(env_id, render_mode="rgb_array", **agent.config.env_kwargs)
+    env = gym.wrappers.RecordVideo(env, video_dir, episode_trigger=lambda _: True, disable_logger=True)
+    try:
+        for ep in range(episodes):
+            obs, _ = env.reset(seed=seed + ep)
+            done = False
+            while not done:
+                action = int(agent.act(np.asarray(obs)[None], deterministic=True)[0])
+                obs, _, terminated, truncated, _ = env.step(action)
+                done = terminated or truncated
+    finally:
+        env.close()
+    print(f"videos: {video_dir}")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
+    try:
+        path, algo = _resolve_checkpoint(args.target)
+        agent_cls, _ = _agent_classes(algo)
+        agent = agent_cls.load(path, device=args.device, inference_only=True)
+    except (OSError, ValueError) as err:
+        print(f"fastrl eval: {err}", file=sys.stderr)
+        return 2
+    try:
+        seed = agent.config.seed + 10_000 if args.seed is None else args.seed
+        returns = agent.evaluate(args.episodes, seed=seed)
+        print(f"{agent.config.env_id}: greedy return over {len(returns)} episodes: "
+              f"{returns.mean():.2f} +- {returns.std():.2f} (min {returns.min():.1f}, max {returns.max():.1f}, "
+              f"step {agent.global_step})")
+        if args.video:
+            return _record_video(agent, args.video, min(args.episodes, 3), seed)
+    finally:
+        agent.close()
+    return 0
+
+
+# ---- plot ----------------------------------------------------------------------------------------
+
+
+def _cmd_plot(args: argparse.Namespace, rest: list[str]) -> int:
+    from fastrl.logger import CSV_NAME, read_metrics
+
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("fastrl plot: needs matplotlib (`pip install matplotlib` or `pip install \".[plot]\"`)",
+              file=sys.stderr)
+        return 1
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    plotted = 0
+    for run in args.runs:
+        csv_path = Path(run) / CSV_NAME if Path(run).is_dir() else Path(run)
+        try:
+            rows = read_metrics(csv_path)
+        except OSError as err:
+            print(f"fastrl plot: {run!r}: {err}", file=sys.stderr)
+            return 2
+        points = sorted((s, v) for s, t, v, _ in rows if t == args.tag)
+        if not points:
+            print(f"fastrl plot: {run!r} has no {args.tag!r} values yet", file=sys.stderr)
+            continue
+        steps, values = np.array(points).T
+        label = Path(run).name if Path(run).is_dir() else Path(run).parent.name
+        ax.plot(steps, values, alpha=0.25 if args.smooth > 1 else 1.0, color=f"C{plotted}")
+        if args.smooth > 1 and len(values) >= args.smooth:
+            kernel = np.ones(args.smooth) / args.smooth
+            ax.plot(steps[args.smooth - 1:], np.convolve(values, kernel, mode="valid"), color=f"C{plotted}",
+                    label=f"{label} (mean of {args.smooth})")
+        else:
+            ax.plot([], [], color=f"C{plotted}", label=label)
+        plotted += 1
+    if not plotted:
+        plt.close(fig)
+        return 2
+    ax.set_xlabel("env steps")
+    ax.set_ylabel(args.tag)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    fig.tight_layout()
+    out = Path(args.out) if args.out else (Path(args.runs[0]) if Path(args.runs[0]).is_dir()
+                                           else Path(args.runs[0]).parent) / "learning_curve.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    print(f"plot: {out}")
+    return 0
+
+
+# ---- parser --------------------------------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fastrl", description=__doc__)
+    parser = argparse.ArgumentParser(prog="fastrl", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser(
+        "train", help="train an agent (progress bar, TensorBoard + CSV metrics, checkpoints)",
+        description="Trains an agent and writes runs/<name>/: config.json, metrics.csv, TensorBoard events "
+        "and checkpoints/last.pt. Config fields not given come from the preset of --env.",
+    )
+    train.add_argument("algo", nargs="?", choices=sorted(AGENTS), help="algorithm (omit with --resume)")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    train.add_argument("--name", help="run name (default: <env>__<algo>__<seed>__<time>)")
+    train.add_argument("--runs-dir", default="runs", help="parent directory of runs (default: runs)")
+    train.add_argument("--checkpoint-interval", type=int, metavar="STEPS",
+                       help="env steps between checkpoints (default: a tenth of the run; 0: only at the end)")
+    train.add_argument("--steps", type=int, metavar="N",
+                       help="stop after N env steps in this invocation (continue later with --resume)")
+    train.add_argument("--eval-episodes", type=int, default=20,
+                       help="greedy episodes evaluated at the end (default: 20; 0: none)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--no-tensorboard", action="store_true", help="CSV metrics only")
+    _, config_cls = _agent_classes("dqn")
+    _add_config_options(train, config_cls)
+    train.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser("eval", help="greedy return of a trained agent (mean and std)",
+                        description="Runs the greedy policy of a run's last checkpoint (or a checkpoint file).")
+    ev.add_argument("target", help="run directory or checkpoint file")
+    ev.add_argument("--episodes", type=int, default=20, help="episodes (default: 20)")
+    ev.add_argument("--seed", type=int, help="seed of the evaluation envs (default: the run's seed + 10000)")
+    ev.add_argument("--device", help="torch device (default: the run's)")
+    ev.add_argument("--video", metavar="DIR", help="also record up to 3 episodes as mp4 into DIR (needs moviepy)")
+    ev.set_defaults(func=_cmd_eval)
+
+    plot = sub.add_parser("plot", help="PNG learning curve of one or several runs (needs matplotlib)")
+    plot.add_argument("runs", nargs="+", help="run directories (or their metrics.csv files)")
+    plot.add_argument("--out", help="output PNG (default: <first run>/learning_curve.png)")
+    plot.add_argument("--tag", default="charts/episodic_return", help="metric to plot")
+    plot.add_argument("--smooth", type=int, default=10, help="moving-average window in points (default: 10)")
+    plot.set_defaults(func=_cmd_plot)
 
     bench = sub.add_parser(
         "bench",
@@ -48,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     if rest and not getattr(args, "passthrough", False):
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "eval" and args.episodes <= 0:
+        parser.error("--episodes must be positive")
     return int(args.func(args, rest) or 0)
 
 

@@ -1,0 +1,97 @@
+"""The command line: train, resume, eval, plot on tiny budgets in a temporary directory."""
+
+import importlib.util
+import json
+
+import pytest
+import torch
+
+from fastrl.agents import DQN
+from fastrl.cli import build_parser, main
+from fastrl.logger import read_metrics
+
+TINY = ["--env", "CartPole-v1", "--learning-starts", "200", "--train-freq", "8", "--gradient-steps", "2",
+        "--hidden-sizes", "32", "32", "--batch-size", "32", "--buffer-size", "5000", "--log-interval", "100",
+        "--eval-episodes", "2", "--no-progress"]
+
+
+def _rows(run):
+    # perf/sps and wall times are timings; every other metric must match step for step
+    return [(s, t, v) for s, t, v, _ in read_metrics(run / "metrics.csv") if t != "perf/sps"]
+
+
+def test_train_writes_the_run_directory(tmp_path, capsys):
+    assert main(["train", "dqn", *TINY, "--total-steps", "600", "--seed", "1", "--runs-dir", str(tmp_path),
+                 "--name", "a", "--double", "true", "--exploration-fraction", "0.5"]) == 0
+    run = tmp_path / "a"
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["algo"] == "dqn"
+    cfg = saved["config"]
+    assert (cfg["total_steps"], cfg["seed"], cfg["double"], cfg["hidden_sizes"]) == (600, 1, True, [32, 32])
+    assert cfg["exploration_fraction"] == 0.5 and cfg["gradient_steps"] == 2 and cfg["learning_rate"] == 2.3e-3
+    assert (run / "checkpoints" / "last.pt").is_file()
+    assert any(p.name.startswith("events.out.tfevents") for p in run.iterdir())
+    tags = {t for _, t, _ in _rows(run)}
+    assert {"charts/episodic_return", "charts/epsilon", "losses/td_loss", "charts/eval_return"} <= tags
+    assert "greedy return over 2 episodes" in capsys.readouterr().out
+    # the same name again is refused, with a hint to resume
+    assert main(["train", "dqn", *TINY, "--runs-dir", str(tmp_path), "--name", "a"]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_resume_continues_exactly(tmp_path):
+    common = [*TINY, "--seed", "2", "--runs-dir", str(tmp_path), "--eval-episodes", "0", "--no-tensorboard"]
+    assert main(["train", "dqn", *common, "--total-steps", "1000", "--name", "straight"]) == 0
+    assert main(["train", "dqn", *common, "--total-steps", "1000", "--steps", "500", "--name", "split"]) == 0
+    assert DQN.load(tmp_path / "split" / "checkpoints" / "last.pt", inference_only=True).global_step == 500
+    assert main(["train", "--resume", str(tmp_path / "split"), "--no-progress", "--eval-episodes", "0",
+                 "--no-tensorboard"]) == 0
+    straight = DQN.load(tmp_path / "straight" / "checkpoints" / "last.pt")
+    split = DQN.load(tmp_path / "split" / "checkpoints" / "last.pt")
+    assert split.global_step == straight.global_step == 1000
+    for x, y in zip(straight.q_net.parameters(), split.q_net.parameters(), strict=True):
+        assert torch.equal(x, y)
+    # the metrics' step axis continues: same rows as the uninterrupted run
+    assert _rows(tmp_path / "split") == _rows(tmp_path / "straight")
+    assert json.loads((tmp_path / "split" / "config.json").read_text())["config"]["total_steps"] == 1000
+
+
+def test_eval_and_plot(tmp_path, capsys):
+    assert main(["train", "dqn", *TINY, "--total-steps", "400", "--runs-dir", str(tmp_path), "--name", "r"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "r"), "--episodes", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "greedy return over 3 episodes" in out and "+-" in out
+    assert main(["eval", str(tmp_path / "r" / "checkpoints" / "last.pt"), "--episodes", "1"]) == 0
+    assert main(["eval", str(tmp_path / "nothing")]) == 2
+    assert "neither" in capsys.readouterr().err
+    if importlib.util.find_spec("moviepy") is None:
+        assert main(["eval", str(tmp_path / "r"), "--episodes", "1", "--video", str(tmp_path / "v")]) == 1
+        assert "moviepy" in capsys.readouterr().err
+    if importlib.util.find_spec("matplotlib") is None:
+        assert main(["plot", str(tmp_path / "r")]) == 1
+        assert "matplotlib" in capsys.readouterr().err
+    else:
+        assert main(["plot", str(tmp_path / "r"), str(tmp_path / "r"), "--smooth", "2"]) == 0
+        png = tmp_path / "r" / "learning_curve.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert main(["plot", str(tmp_path / "r"), "--tag", "losses/td_loss", "--out", str(tmp_path / "l.png")]) == 0
+        assert (tmp_path / "l.png").is_file()
+
+
+def test_bad_arguments(tmp_path, capsys):
+    assert main(["train", "dqn", "--env", "CartPole-v1", "--learning-rate", "-1", "--runs-dir", str(tmp_path)]) == 2
+    assert "learning_rate" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "missing")]) == 2
+    assert main(["train"]) == 2
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "dqn", "--double", "maybe"])
+    with pytest.raises(SystemExit):
+        main(["train", "dqn", "--no-such-field", "1"])
+
+
+def test_help_lists_config_fields(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "--target-update-interval" in out and "env steps between target-network updates" in out

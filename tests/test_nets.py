@@ -1,0 +1,73 @@
+"""Shapes, scaling and heads of the shared torch modules."""
+
+import pytest
+import torch
+
+from fastrl.nets import MLP, Actor, Critic, DuelingHead, NatureCNN, is_image_shape, q_network
+
+
+def test_mlp_shapes_and_flatten():
+    torch.manual_seed(0)
+    net = MLP(6, (32, 16), 3)
+    assert net(torch.randn(5, 6)).shape == (5, 3)
+    assert net(torch.randn(5, 2, 3)).shape == (5, 3)  # extra axes are flattened
+    torso = MLP(4, (8,))
+    assert torso.out_dim == 8
+    assert (torso(torch.randn(7, 4)) >= 0).all()  # ends on a ReLU
+
+
+@pytest.mark.parametrize("bad", [dict(in_dim=0, hidden_sizes=(4,)), dict(in_dim=3, hidden_sizes=(4, 0))])
+def test_mlp_rejects_bad_sizes(bad):
+    with pytest.raises(ValueError):
+        MLP(**bad)
+
+
+def test_nature_cnn_scales_uint8_on_its_device():
+    torch.manual_seed(0)
+    cnn = NatureCNN((4, 84, 84))
+    frames = torch.randint(0, 256, (2, 4, 84, 84), dtype=torch.uint8)
+    out_u8 = cnn(frames)
+    out_f = cnn(frames.float() / 255.0)
+    assert out_u8.shape == (2, 512)
+    torch.testing.assert_close(out_u8, out_f, rtol=0, atol=0)
+
+
+def test_nature_cnn_rejects_flat_shapes():
+    with pytest.raises(ValueError, match="obs_shape"):
+        NatureCNN((4, 84))
+
+
+def test_dueling_head_identity():
+    torch.manual_seed(0)
+    head = DuelingHead(8, 3)
+    feats = torch.randn(4, 8)
+    q = head(feats)
+    adv = head.advantage(feats)
+    expected = head.value(feats) + adv - adv.mean(1, keepdim=True)
+    torch.testing.assert_close(q, expected)
+    # the mean over actions of Q is V
+    torch.testing.assert_close(q.mean(1, keepdim=True), head.value(feats))
+
+
+@pytest.mark.parametrize("dueling", [False, True])
+def test_q_network_picks_torso(dueling):
+    torch.manual_seed(0)
+    mlp_q = q_network((4,), 2, (16, 16), dueling=dueling)
+    assert mlp_q(torch.randn(3, 4)).shape == (3, 2)
+    cnn_q = q_network((4, 84, 84), 6, dueling=dueling)
+    assert cnn_q(torch.zeros(2, 4, 84, 84, dtype=torch.uint8)).shape == (2, 6)
+    assert is_image_shape((4, 84, 84)) and not is_image_shape((4,)) and not is_image_shape((3, 4, 5))
+    with pytest.raises(ValueError, match="n_actions"):
+        q_network((4,), 0)
+
+
+def test_actor_stays_in_box_and_critic_shape():
+    torch.manual_seed(0)
+    actor = Actor(3, 2, low=[-2.0, 0.0], high=[2.0, 1.0], hidden_sizes=(16,))
+    a = actor(torch.randn(100, 3) * 100)
+    assert a.shape == (100, 2)
+    assert (a[:, 0] >= -2).all() and (a[:, 0] <= 2).all() and (a[:, 1] >= 0).all() and (a[:, 1] <= 1).all()
+    critic = Critic(3, 2, hidden_sizes=(16,))
+    assert critic(torch.randn(5, 3), torch.randn(5, 2)).shape == (5,)
+    with pytest.raises(ValueError, match="high"):
+        Actor(3, 1, low=[1.0], high=[1.0])
