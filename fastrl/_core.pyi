@@ -3,13 +3,14 @@ fastrl.vector instead of these names."""
 
 from __future__ import annotations
 
-__version__: str
-
-# ---- replay memory (csrc/bindings/bind_replay.cpp) ----
-
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+# ---- replay memory (csrc/bindings/bind_replay.cpp) ----
 
 class _ReplayCore:
     """C++ replay memory; fastrl.ReplayBuffer / PrioritizedReplayBuffer subclass it."""
@@ -65,9 +66,6 @@ class _ReplayCore:
 def _set_batch_type(batch_type: type) -> None: ...
 
 # ---- vectorized environments (csrc/bindings/bind_envs.cpp) ----
-
-import numpy as np
-import numpy.typing as npt
 
 class _NativeVecEnv:
     """A batch of one native task (use fastrl.vector.NativeVectorEnv / fastrl.make_vec instead)."""

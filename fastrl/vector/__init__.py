@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 import gymnasium as gym
@@ -67,8 +68,8 @@ def make_vec(
             env_id, num_envs, seed=seed, num_threads=num_threads, autoreset_mode=mode, **env_kwargs
         )
 
-    from fastrl.vector import gym as gym_fallback
-
+    # import_module, not `from fastrl.vector import gym`: that name is bound to gymnasium in this module.
+    gym_fallback = import_module("fastrl.vector.gym")
     return gym_fallback.make_gym_vec(
         env_id, num_envs, seed=seed, num_threads=num_threads, autoreset_mode=mode, **env_kwargs
     )
