@@ -20,10 +20,10 @@ def test_unknown_attribute_raises_attribute_error():
         fastrl.no_such_name  # noqa: B018
 
 
-def test_import_is_lazy():
-    # importing fastrl must not drag in torch or numba
+def test_import_is_lazy(tmp_path):
+    # importing fastrl must not drag in torch or numba (cwd outside the tree: test the installed package)
     code = "import sys, fastrl; print('torch' in sys.modules, 'numba' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=tmp_path)
     assert out.stdout.split() == ["False", "False"]
 
 

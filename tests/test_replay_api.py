@@ -162,12 +162,13 @@ def test_as_torch_pinned_cuda():
     assert g.obs.is_cuda and torch.equal(g.obs.cpu(), b.obs)
 
 
-def test_import_does_not_pull_torch():
+def test_import_does_not_pull_torch(tmp_path):
     import subprocess
     import sys
 
     code = "import sys, fastrl.replay; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    # cwd outside the source tree: `python -c` puts the cwd first on sys.path
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=tmp_path)
     assert out.stdout.strip() == "False"
 
 

@@ -472,7 +472,7 @@ def test_cuda_tensors_round_trip():
         gae(cuda[0], torch.from_numpy(v), *cuda[2:], 0.99, 0.95)
 
 
-def test_lazy_compilation_and_no_torch_import():
+def test_lazy_compilation_and_no_torch_import(tmp_path):
     code = (
         "import sys, numpy as np\n"
         "import fastrl.returns as R\n"
@@ -481,7 +481,10 @@ def test_lazy_compilation_and_no_torch_import():
         "R.gae(z, z, z, z != 0, z != 0, 0.9, 0.9)\n"
         "print('torch' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-W", "error", "-c", code], check=True, capture_output=True, text=True)
+    # cwd outside the source tree, so the subprocess imports the installed package
+    out = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], check=True, capture_output=True, text=True, cwd=tmp_path
+    )
     assert out.stdout.split() == ["0", "False"]
 
 
