@@ -76,3 +76,11 @@ def test_auto_threads_small_batches_inline() -> None:
     assert fastrl.make_vec("CartPole-v1", 1).num_threads == 1
     assert fastrl.make_vec("CartPole-v1", 64).num_threads == 1
     assert fastrl.make_vec("CartPole-v1", 1 << 16).num_threads >= 1
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "FrozenLake-v1"])
+def test_make_vec_is_a_context_manager_that_closes(env_id: str) -> None:
+    with fastrl.make_vec(env_id, 2, seed=0) as envs:
+        envs.reset()
+        assert not envs.closed
+    assert envs.closed

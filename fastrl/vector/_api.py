@@ -1,5 +1,7 @@
-"""Pieces of gymnasium's vector API shared by the Atari and gymnasium-fallback vector envs.
+"""Pieces of gymnasium's vector API shared by fastrl's vector envs.
 
+- ``BaseVectorEnv``: the base class of every fastrl vector env (native, Atari, gymnasium fallback): a
+  ``gymnasium.vector.VectorEnv`` that is also a context manager, closed on exit;
 - ``check_actions``: batched actions checked against the action space before any env is touched, so a bad
   call raises ``ValueError`` naming ``actions`` and leaves the envs as they were;
 - ``check_reset_mask``: ``options["reset_mask"]`` checked as gymnasium's vector envs check it;
@@ -14,6 +16,27 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from gymnasium.vector import VectorEnv
+
+
+class BaseVectorEnv(VectorEnv):
+    """``gymnasium.vector.VectorEnv`` plus ``with make_vec(...) as envs:`` (closed on exit).
+
+    Subclasses whose ``step_async`` leaves a step pending set ``_waiting`` while it is, and call
+    ``_check_idle()`` before anything that must not overlap it.
+    """
+
+    _waiting: bool = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def _check_idle(self) -> None:
+        if self._waiting:
+            raise RuntimeError("a step_async() is pending: call step_wait() first")
 
 
 def check_actions(actions: Any, space: spaces.Space, num_envs: int) -> Any:

@@ -34,10 +34,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium.spaces import Box, Discrete
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from fastrl.vector._api import EpisodeStatistics, check_actions, check_reset_mask
+from fastrl.vector._api import BaseVectorEnv, EpisodeStatistics, check_actions, check_reset_mask
 from fastrl.vector._common import check_num_envs, check_num_threads, check_seed
 
 __all__ = ["AtariVectorEnv", "is_atari_id"]
@@ -122,7 +122,7 @@ def _resolve_options(env_id: str, spec: gym.envs.registration.EnvSpec, kwargs: d
     return opts
 
 
-class AtariVectorEnv(VectorEnv):
+class AtariVectorEnv(BaseVectorEnv):
     """``num_envs`` copies of an Atari game, stepped by ale-py's C++ thread pool, with DQN preprocessing.
 
     Observations: ``(num_envs, stack_num, img_height, img_width)`` uint8 (default ``(N, 4, 84, 84)``), the
@@ -417,16 +417,6 @@ class AtariVectorEnv(VectorEnv):
         infos["final_info"] = final_info
         infos["_final_info"] = ended.copy()
         return obs
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
-
-    def _check_idle(self) -> None:
-        if self._waiting:
-            raise RuntimeError("a step_async() is pending: call step_wait() first")
 
     def close_extras(self, **kwargs: Any) -> None:
         """Stops ale-py's worker threads."""

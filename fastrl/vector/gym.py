@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from fastrl.vector._api import EpisodeStatistics, check_actions, check_reset_mask
+from fastrl.vector._api import BaseVectorEnv, EpisodeStatistics, check_actions, check_reset_mask
 from fastrl.vector._common import check_num_envs, check_num_threads, check_seed, parse_autoreset_mode
 
 __all__ = ["GymVectorEnv", "make_gym_vec"]
@@ -71,7 +71,7 @@ def make_gym_vec(
     return GymVectorEnv(inner, seed=seeds)
 
 
-class GymVectorEnv(VectorEnv):
+class GymVectorEnv(BaseVectorEnv):
     """A gymnasium ``SyncVectorEnv``/``AsyncVectorEnv`` with ``make_vec``'s API on top.
 
     Same spaces, observations, rewards (float64 ``(N,)``), terminations/truncations (bool ``(N,)``),
@@ -164,16 +164,6 @@ class GymVectorEnv(VectorEnv):
             self._needs_reset |= dones
         self._stats.step(np.asarray(rewards, dtype=np.float64), dones, infos)
         return obs, rewards, terminations, truncations, infos
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
-
-    def _check_idle(self) -> None:
-        if self._waiting:
-            raise RuntimeError("a step_async() is pending: call step_wait() first")
 
     def close_extras(self, **kwargs: Any) -> None:
         """Closes the wrapped vector env (and the async kind's worker processes)."""

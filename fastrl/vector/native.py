@@ -25,6 +25,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from fastrl import _core
+from fastrl.vector._api import BaseVectorEnv
 from fastrl.vector._common import check_num_envs, check_num_threads, check_seed, parse_autoreset_mode
 
 __all__ = ["NativeVectorEnv", "is_native_id", "NATIVE_IDS"]
@@ -217,7 +218,7 @@ class _Float32ResetObs:
         obs[rows, 3] = np.sin(theta[:, 1])
 
 
-class NativeVectorEnv(gym.vector.VectorEnv):
+class NativeVectorEnv(BaseVectorEnv):
     """``num_envs`` copies of a native C++ classic-control task, stepped together.
 
     Observations are ``(num_envs, obs_dim)`` float32, rewards ``(num_envs,)`` float64, terminations and
