@@ -197,13 +197,14 @@ def test_atari_add_fastrl(benchmark, atari_episode):
     benchmark(fill)
 
 
-@pytest.mark.benchmark(group="Atari add (84x84, stack 4)")
-def test_atari_add_cpprb(benchmark, atari_episode):
+def _cpprb_atari(episode):
+    """cpprb's frame-compressed Atari buffer and a function adding ``episode`` to it once (cpprb stacks
+    frames on the last axis, so the frames are transposed up front, outside the timed part)."""
     cpprb = pytest.importorskip("cpprb")
     rb = cpprb.ReplayBuffer(ATARI_CAPACITY, {"obs": {"shape": (84, 84, 4), "dtype": np.uint8},
                                              "act": {"dtype": np.int64}, "rew": {}, "done": {}},
                             next_of="obs", stack_compress="obs")
-    e = atari_episode
+    e = episode
     obs = [np.ascontiguousarray(o.transpose(1, 2, 0)) for o in e["obs"]]
     nobs = [np.ascontiguousarray(o.transpose(1, 2, 0)) for o in e["next_obs"]]
 
@@ -212,6 +213,12 @@ def test_atari_add_cpprb(benchmark, atari_episode):
             rb.add(obs=obs[i], act=e["action"][i], rew=e["reward"][i], next_obs=nobs[i], done=e["term"][i])
         rb.on_episode_end()
 
+    return rb, fill
+
+
+@pytest.mark.benchmark(group="Atari add (84x84, stack 4)")
+def test_atari_add_cpprb(benchmark, atari_episode):
+    _, fill = _cpprb_atari(atari_episode)
     benchmark(fill)
 
 
@@ -227,15 +234,7 @@ def test_atari_sample_fastrl(benchmark, atari_episode):
 
 @pytest.mark.benchmark(group="Atari sample(32) (84x84, stack 4)")
 def test_atari_sample_cpprb(benchmark, atari_episode):
-    cpprb = pytest.importorskip("cpprb")
-    rb = cpprb.ReplayBuffer(ATARI_CAPACITY, {"obs": {"shape": (84, 84, 4), "dtype": np.uint8},
-                                             "act": {"dtype": np.int64}, "rew": {}, "done": {}},
-                            next_of="obs", stack_compress="obs")
-    e = atari_episode
-    obs = [np.ascontiguousarray(o.transpose(1, 2, 0)) for o in e["obs"]]
-    nobs = [np.ascontiguousarray(o.transpose(1, 2, 0)) for o in e["next_obs"]]
-    for _ in range(ATARI_CAPACITY // len(obs)):
-        for i in range(len(obs)):
-            rb.add(obs=obs[i], act=e["action"][i], rew=e["reward"][i], next_obs=nobs[i], done=e["term"][i])
-        rb.on_episode_end()
+    rb, fill = _cpprb_atari(atari_episode)
+    for _ in range(ATARI_CAPACITY // len(atari_episode["obs"])):
+        fill()
     benchmark(rb.sample, 32)
