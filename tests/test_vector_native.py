@@ -441,6 +441,37 @@ def test_step_before_reset_and_after_close() -> None:
         env.step(np.zeros(2, dtype=np.int64))
 
 
+def test_step_entry_point_arguments() -> None:
+    """The C++ step takes actions positionally or as actions=...; anything else is a TypeError."""
+    from fastrl import _core
+
+    env = NativeVectorEnv("CartPole-v1", 2, seed=0)
+    env.reset()
+    a = np.array([0, 1])
+    assert len(env.step(actions=a)) == 5
+    for args, kwargs in [((), {}), ((a, a), {}), ((), {"action": a}), ((a,), {"actions": a})]:
+        with pytest.raises(TypeError, match="actions"):
+            env.step(*args, **kwargs)
+    with pytest.raises(TypeError, match="__init__"):
+        _core.CartPoleVecEnv.__new__(_core.CartPoleVecEnv).step(a)
+    with pytest.raises(TypeError):
+        _core.CartPoleVecEnv.step(object(), a)  # the method descriptor checks self's type
+
+
+def test_subclass_step_override_is_called() -> None:
+    calls = []
+
+    class Counting(NativeVectorEnv):
+        def step(self, actions: np.ndarray) -> tuple:
+            calls.append(1)
+            return super().step(actions)
+
+    env = Counting("CartPole-v1", 2, seed=0)
+    env.reset()
+    env.step(np.array([0, 1]))
+    assert calls == [1]
+
+
 def test_bad_constructor_arguments() -> None:
     with pytest.raises(ValueError, match="native"):
         NativeVectorEnv("Pong-v5", 2)

@@ -379,12 +379,38 @@ class PyVecEnv {
   std::unique_ptr<BackgroundWorker> worker_;  // last: joined before the buffers go
 };
 
+// step(actions) as a raw METH_FASTCALL method: pybind11's generic dispatcher
+// (argument loaders, overload records, a type lookup for self) costs about as
+// much as stepping 64 CartPoles, and step is called once per env step of a
+// training loop. The method descriptor checks that self is an instance of the
+// class (or a subclass) before this runs.
+template <class Env>
+PyObject* StepFastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  try {
+    const Py_ssize_t nkw = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
+    const bool by_keyword = nargs == 0 && nkw == 1 &&
+                            PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "actions") == 0;
+    if (!(nargs == 1 && nkw == 0) && !by_keyword) {
+      throw py::type_error("step() takes exactly one argument, actions");
+    }
+    auto vh = reinterpret_cast<py::detail::instance*>(self)->get_value_and_holder();
+    if (!vh.holder_constructed()) throw py::type_error("step() called on an object whose __init__ did not run");
+    return vh.template value_ptr<PyVecEnv<Env>>()->Step(py::handle(args[0])).release().ptr();
+  } catch (py::error_already_set& e) {
+    e.restore();
+    return nullptr;
+  } catch (...) {
+    py::detail::try_translate_exceptions();
+    return nullptr;
+  }
+}
+
 template <class Env, class... Extra, class... ExtraArgs>
 void BindVecEnv(py::module_& m, const char* name, const char* doc, typename Env::Config (*make_config)(Extra...),
                 ExtraArgs... extra_args) {
   using Cls = PyVecEnv<Env>;
-  py::class_<Cls>(m, name, doc)
-      .def(py::init([make_config](int num_envs, int num_threads, std::int64_t max_episode_steps, int autoreset_mode,
+  py::class_<Cls> cls(m, name, doc);
+  cls      .def(py::init([make_config](int num_envs, int num_threads, std::int64_t max_episode_steps, int autoreset_mode,
                                   Extra... extra) {
              if (num_envs < 1) throw py::value_error("num_envs must be >= 1");
              if (num_threads < 1) throw py::value_error("num_threads must be >= 1");
@@ -402,11 +428,19 @@ void BindVecEnv(py::module_& m, const char* name, const char* doc, typename Env:
       .def_property_readonly_static("state_dim", [](py::object) { return Env::kStateDim; })
       .def_property_readonly_static("grain", [](py::object) { return Env::kGrain; })
       .def("reset", &Cls::Reset, py::arg("seeds"), py::arg("mask"), py::arg("bound_a"), py::arg("bound_b"))
-      .def("step", &Cls::Step, py::arg("actions"))
       .def("step_async", &Cls::StepAsync, py::arg("actions"))
       .def("step_wait", &Cls::StepWait)
       .def("get_state", &Cls::GetState)
       .def("set_state", &Cls::SetState, py::arg("states"));
+  // One definition per task class, alive for the whole process as CPython requires.
+  static PyMethodDef step_def = {
+      "step", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&StepFastcall<Env>)),
+      METH_FASTCALL | METH_KEYWORDS,
+      "step(actions) -> (obs, rewards, terminations, truncations, infos): steps every env once."};
+  py::object step = py::reinterpret_steal<py::object>(
+      PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &step_def));
+  if (!step) throw py::error_already_set();
+  cls.attr("step") = step;
 }
 
 envs::CartPoleConfig MakeCartPoleConfig(bool sutton_barto_reward) { return {sutton_barto_reward}; }

@@ -288,6 +288,10 @@ class NativeVectorEnv(BaseVectorEnv):
         self._env_id = env_id
         self._initial_seed = seed
         self._seeded = False
+        # env.step(actions) goes straight to the C++ step (a bound method of the core, set on the instance),
+        # skipping a Python frame per call, unless a subclass overrides step.
+        if type(self).step is NativeVectorEnv.step:
+            self.step = self._core.step
 
         self.num_envs = num_envs
         self.single_observation_space = task.observation_space
@@ -395,6 +399,7 @@ class NativeVectorEnv(BaseVectorEnv):
             if core.pending:
                 core.step_wait()
             self._core = _Closed()
+            self.__dict__.pop("step", None)
 
     def __repr__(self) -> str:
         return f"NativeVectorEnv({self._env_id}, num_envs={self.num_envs})"
