@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -483,6 +484,38 @@ void register_envs(py::module_& m) {
         return out;
       },
       py::arg("x"), "PowfSquare(x) elementwise (equals NumPy's float32 x**2, libm powf); for tests.");
+  m.def(
+      "_check_exact_shortcuts",
+      [](std::int64_t count, std::uint64_t seed) {
+        // Draws count inputs per shortcut and compares with libm; counts mismatches.
+        std::int64_t pow_bad = 0, powf_bad = 0, fmod_bad = 0;
+        {
+          py::gil_scoped_release release;  // touches no Python object
+          Rng rng(seed);
+          for (std::int64_t i = 0; i < count; ++i) {
+            // pow: Pendulum's ranges, then magnitudes spread over 2^-60..2^60
+            const double x = i % 2 ? rng.uniform(-10.0, 10.0) : (rng.uniform() < 0.5 ? -1 : 1) * std::exp2(rng.uniform(-60, 60));
+            const double p = envs::PowSquare(x), q = ::pow(x, 2.0);
+            pow_bad += std::memcmp(&p, &q, sizeof p) != 0;
+            // powf: torques in [-3, 3], then magnitudes over 2^-20..2^20
+            const float xf = static_cast<float>(i % 2 ? rng.uniform(-3.0, 3.0)
+                                                      : (rng.uniform() < 0.5 ? -1 : 1) * std::exp2(rng.uniform(-20, 20)));
+            const float pf = envs::PowfSquare(xf), qf = ::powf(xf, 2.0f);
+            powf_bad += std::memcmp(&pf, &qf, sizeof pf) != 0;
+            // fmod(a, 2 pi): angles around Pendulum's range, then up to 2^21
+            const double a = i % 2 ? rng.uniform(-100.0, 100.0) : rng.uniform(-0x1p21, 0x1p21);
+            const double fa = envs::Pendulum::FmodTwoPi(a), fb = ::fmod(a, 2 * M_PI);
+            fmod_bad += std::memcmp(&fa, &fb, sizeof fa) != 0;
+          }
+        }
+        py::dict out;
+        out["pow"] = pow_bad;
+        out["powf"] = powf_bad;
+        out["fmod"] = fmod_bad;
+        return out;
+      },
+      py::arg("count"), py::arg("seed") = 0,
+      "Mismatch counts of PowSquare/PowfSquare/FmodTwoPi against libm on count random inputs each; for tests.");
   BindVecEnv<envs::CartPole>(m, "CartPoleVecEnv", "Batched CartPole (gymnasium CartPole-v1/v0 dynamics).",
                              &MakeCartPoleConfig, py::arg("sutton_barto_reward") = false);
   BindVecEnv<envs::Pendulum>(m, "PendulumVecEnv", "Batched Pendulum (gymnasium Pendulum-v1 dynamics).",

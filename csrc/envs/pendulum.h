@@ -109,12 +109,15 @@ class Pendulum {
  public:
   static double FmodTwoPi(double a) {
     constexpr double b = 2 * M_PI;
-    const double abs_a = a < 0 ? -a : a;
-    if (abs_a < b) return a;  // includes +-0
+    // No early return for |a| < b (k = 0 below gives r = |a| exactly): its
+    // branch, like a ?: for the absolute value, would follow the data's sign
+    // and magnitude and be mispredicted about half the time.
+    const double abs_a = __builtin_fabs(a);
     if (!(abs_a < 0x1p20)) return std::fmod(a, b);  // also inf, NaN
     constexpr double kHi = 0x1.921fb54000000p+2;  // 2pi with its low 26 bits cleared
     constexpr double kLo = b - kHi;                      // exact
-    double k = static_cast<double>(static_cast<std::int64_t>(abs_a / b));
+    // The quotient only seeds k (corrected below), so a multiply will do.
+    double k = static_cast<double>(static_cast<std::int64_t>(abs_a * (1.0 / b)));
     double r = (abs_a - k * kHi) - k * kLo;
     if (r < 0) {  // a / b rounded up to an integer
       k -= 1;
@@ -123,20 +126,18 @@ class Pendulum {
       k += 1;
       r = (abs_a - k * kHi) - k * kLo;
     }
-    return a < 0 ? -r : r;
+    return __builtin_copysign(r, a);  // fmod's result has a's sign
   }
 
  private:
   static double AngleNormalize(double x) {
     const double a = x + M_PI;
     const double b = 2 * M_PI;
-    double mod = FmodTwoPi(a);
-    if (mod != 0.0) {
-      if ((b < 0) != (mod < 0)) mod += b;
-    } else {
-      mod = __builtin_copysign(0.0, b);
-    }
-    return mod - M_PI;
+    const double mod = FmodTwoPi(a);
+    // NumPy's remainder moves a negative fmod up by b (b > 0) and makes a zero
+    // +0; adding 0.0 does the latter. A select rather than a branch on the
+    // data's sign.
+    return (mod + (mod < 0 ? b : 0.0)) - M_PI;
   }
 
   double g_;

@@ -49,7 +49,6 @@ class VecEnv {
         needs_reset_(num_envs, 0),
         done_(num_envs, 0),
         episode_return_(num_envs, 0.0),
-        episode_length_(num_envs, 0),
         episode_start_(num_envs, 0.0),
         final_return_(num_envs, 0.0),
         final_length_(num_envs, 0),
@@ -94,9 +93,37 @@ class VecEnv {
   bool Step(const Action* actions, const StepOutputs& out) {
     std::atomic<bool> any_done{false};
     pool_.ParallelFor(num_envs_, Env::kGrain, [&](std::size_t begin, std::size_t end) {
+      // Pointers and settings held in locals: every bool/uint8_t store below may
+      // alias anything, so members read through `this` would be reloaded after
+      // each of them.
+      const std::int64_t max_steps = max_episode_steps_;
+      const StepOutputs o = out;
+      Env* const envs = envs_.data();
+      std::int64_t* const elapsed = elapsed_.data();
+      std::uint8_t* const needs_reset = needs_reset_.data();
+      std::uint8_t* const done = done_.data();
+      double* const episode_return = episode_return_.data();
       bool chunk_done = false;
       LazyClock now;  // read only when an episode ends or starts in this chunk
-      for (std::size_t i = begin; i < end; ++i) chunk_done |= StepOne(i, actions[i], out, now);
+      for (std::size_t i = begin; i < end; ++i) {
+        float* obs = o.obs + i * kObsDim;
+        if (needs_reset[i]) {
+          ResetStep(i, o, now);
+          continue;
+        }
+        const StepResult result = envs[i].Step(actions[i], obs);
+        const bool truncated = ++elapsed[i] >= max_steps;
+        o.rewards[i] = result.reward;
+        o.terminated[i] = result.terminated;
+        o.truncated[i] = truncated;
+        episode_return[i] += result.reward;
+        const bool ended = result.terminated || truncated;
+        done[i] = ended;
+        if (ended) {
+          EndEpisode(i, obs, now);
+          chunk_done = true;
+        }
+      }
       if (chunk_done) any_done.store(true, std::memory_order_relaxed);
     });
     return any_done.load(std::memory_order_relaxed);
@@ -148,35 +175,27 @@ class VecEnv {
     elapsed_[i] = 0;
     needs_reset_[i] = 0;
     episode_return_[i] = 0.0;
-    episode_length_[i] = 0;
     episode_start_[i] = now;
   }
 
-  bool StepOne(std::size_t i, const Action& action, const StepOutputs& out, LazyClock& now) {
-    float* obs = out.obs + i * kObsDim;
-    if (needs_reset_[i]) {
-      // Next-step autoreset: this step only resets (reward 0, no episode end),
-      // as gymnasium's vector envs do; the disabled mode never gets here.
-      ResetOne(i, Env::DefaultResetOptions(), now());
-      envs_[i].WriteObs(obs);
-      out.rewards[i] = 0.0;
-      out.terminated[i] = false;
-      out.truncated[i] = false;
-      done_[i] = 0;
-      return false;
-    }
-    const StepResult result = envs_[i].Step(action, obs);
-    const bool truncated = ++elapsed_[i] >= max_episode_steps_;
-    out.rewards[i] = result.reward;
-    out.terminated[i] = result.terminated;
-    out.truncated[i] = truncated;
-    episode_return_[i] += result.reward;
-    episode_length_[i] += 1;
-    const bool done = result.terminated || truncated;
-    done_[i] = done;
-    if (!done) return false;
+  // Next-step autoreset: this step only resets env i (reward 0, no episode
+  // end), as gymnasium's vector envs do; the disabled mode never gets here.
+  // Out of line, with EndEpisode, to keep the stepping loop small.
+  __attribute__((noinline)) void ResetStep(std::size_t i, const StepOutputs& out, LazyClock& now) {
+    ResetOne(i, Env::DefaultResetOptions(), now());
+    envs_[i].WriteObs(out.obs + i * kObsDim);
+    out.rewards[i] = 0.0;
+    out.terminated[i] = false;
+    out.truncated[i] = false;
+    done_[i] = 0;
+  }
+
+  // Records the statistics of env i's episode, which ended in this step, and
+  // resets it now (same-step mode, keeping its last observation) or at its
+  // next step.
+  __attribute__((noinline)) void EndEpisode(std::size_t i, float* obs, LazyClock& now) {
     final_return_[i] = episode_return_[i];
-    final_length_[i] = episode_length_[i];
+    final_length_[i] = elapsed_[i];  // the episode's length: both restart at every reset
     // RecordEpisodeStatistics reports seconds rounded to 6 decimals.
     final_time_[i] = std::nearbyint((now() - episode_start_[i]) * 1e6) / 1e6;
     if (mode_ == AutoresetMode::kSameStep) {
@@ -186,7 +205,6 @@ class VecEnv {
     } else {
       needs_reset_[i] = 1;
     }
-    return true;
   }
 
   const int num_envs_;
@@ -194,11 +212,10 @@ class VecEnv {
   const AutoresetMode mode_;
   std::vector<Env> envs_;
   std::vector<Rng> rngs_;
-  std::vector<std::int64_t> elapsed_;
+  std::vector<std::int64_t> elapsed_;  // steps since the last reset: the time limit's count and the episode length
   std::vector<std::uint8_t> needs_reset_;
   std::vector<std::uint8_t> done_;
   std::vector<double> episode_return_;
-  std::vector<std::int64_t> episode_length_;
   std::vector<double> episode_start_;
   std::vector<double> final_return_;
   std::vector<std::int64_t> final_length_;
