@@ -4,12 +4,16 @@
 // of at least `grain` items, runs fn(begin, end) on the workers *and* the
 // calling thread, and returns when every chunk is done. A range smaller than
 // two grains runs inline on the caller, so small batches pay no hand-off.
+// Between rounds a worker spins for a short while (kSpinMicros) before it
+// sleeps, and the caller spins likewise for the workers' chunks: a round is
+// typically tens of microseconds, less than waking a sleeping thread can take.
 // Which thread runs which chunk never changes a result as long as fn's items
 // are independent. Plain C++17, no Python.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -33,7 +37,7 @@ class ThreadPool {
   ~ThreadPool() {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
+      stop_.store(true, std::memory_order_release);
     }
     work_cv_.notify_all();
     for (auto& t : workers_) t.join();
@@ -45,9 +49,14 @@ class ThreadPool {
   int num_threads() const { return num_threads_; }
 
   // Number of chunks ParallelFor(n, grain, ...) uses.
+  // Up to kChunksPerThread per thread: threads take chunks as they come free,
+  // so a thread that starts late or is preempted holds up only its current
+  // chunk while the others take the rest.
   int NumChunks(std::size_t n, std::size_t grain) const {
+    if (num_threads_ == 1) return 1;
     const std::size_t by_grain = grain == 0 ? n : n / grain;
-    return static_cast<int>(std::max<std::size_t>(1, std::min<std::size_t>(num_threads_, by_grain)));
+    const std::size_t most = static_cast<std::size_t>(num_threads_) * kChunksPerThread;
+    return static_cast<int>(std::max<std::size_t>(1, std::min<std::size_t>(most, by_grain)));
   }
 
   // Calls fn(begin, end) over contiguous chunks covering [0, n). Only one
@@ -66,13 +75,11 @@ class ThreadPool {
       num_tasks_ = chunks;
       next_.store(0, std::memory_order_relaxed);
       completed_.store(0, std::memory_order_relaxed);
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
-    work_cv_.notify_all();
+    work_cv_.notify_all();  // no system call when every worker is still spinning
     RunTasks(fn, n, chunks);
-    // Spin briefly before sleeping: a chunk of env steps usually ends within
-    // microseconds, about what a futex sleep and wake-up cost.
-    for (int spin = 0; spin < 2000 && !Finished(chunks); ++spin) std::this_thread::yield();
+    SpinUntil([&] { return Finished(chunks); });
     std::unique_lock<std::mutex> lock(mu_);
     done_cv_.wait(lock, [&] { return Finished(chunks); });
     fn_ = nullptr;
@@ -83,6 +90,29 @@ class ThreadPool {
   // round's counters cannot be reset under a late worker).
   bool Finished(int chunks) const {
     return completed_.load(std::memory_order_acquire) == chunks && active_.load(std::memory_order_acquire) == 0;
+  }
+
+  static constexpr int kChunksPerThread = 4;
+  // How long a thread spins for an event before it blocks on a condition variable.
+  static constexpr int kSpinMicros = 50;
+
+  // Spins until done() or kSpinMicros elapse; returns done()'s last value.
+  // The spin yields the CPU between checks: on a machine with more runnable
+  // threads than cores, a thread spinning on pause instructions would use up
+  // its share of the core and be preempted in the middle of its next chunk,
+  // stalling the whole round; a yielding one lets the other threads run and is
+  // still back within about a microsecond on an idle core.
+  template <class Done>
+  static bool SpinUntil(const Done& done) {
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = Clock::now() + std::chrono::microseconds(kSpinMicros);
+    for (;;) {
+      for (int i = 0; i < 4; ++i) {
+        if (done()) return true;
+        std::this_thread::yield();
+      }
+      if (Clock::now() >= deadline) return done();
+    }
   }
 
   static std::size_t ChunkBegin(std::size_t n, int chunks, int c) {
@@ -108,11 +138,19 @@ class ThreadPool {
       const RangeFn* fn;
       std::size_t n;
       int chunks;
+      // A new round usually follows within microseconds (the next batched
+      // step): catch it spinning rather than through a futex wake-up.
+      SpinUntil([&] {
+        return stop_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen;
+      });
       {
         std::unique_lock<std::mutex> lock(mu_);
-        work_cv_.wait(lock, [&] { return stop_ || (generation_ != seen && fn_ != nullptr); });
-        if (stop_) return;
-        seen = generation_;
+        work_cv_.wait(lock, [&] {
+          return stop_.load(std::memory_order_relaxed) ||
+                 (generation_.load(std::memory_order_relaxed) != seen && fn_ != nullptr);
+        });
+        if (stop_.load(std::memory_order_relaxed)) return;
+        seen = generation_.load(std::memory_order_relaxed);
         fn = fn_;
         n = n_;
         chunks = num_tasks_;
@@ -136,8 +174,8 @@ class ThreadPool {
   const RangeFn* fn_ = nullptr;
   std::size_t n_ = 0;
   int num_tasks_ = 0;
-  std::uint64_t generation_ = 0;
-  bool stop_ = false;
+  std::atomic<std::uint64_t> generation_{0};  // written under mu_, also read by spinning workers
+  std::atomic<bool> stop_{false};
   std::atomic<int> next_{0};
   std::atomic<int> completed_{0};
   std::atomic<int> active_{0};
