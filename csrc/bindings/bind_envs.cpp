@@ -22,6 +22,7 @@
 #include "core/thread_pool.h"
 #include "envs/acrobot.h"
 #include "envs/cartpole.h"
+#include "envs/exact_trig.h"
 #include "envs/mountain_car.h"
 #include "envs/mountain_car_continuous.h"
 #include "envs/pendulum.h"
@@ -484,6 +485,52 @@ void register_envs(py::module_& m) {
         return out;
       },
       py::arg("x"), "PowfSquare(x) elementwise (equals NumPy's float32 x**2, libm powf); for tests.");
+  m.def(
+      "_sincos",
+      [](const py::array_t<double, py::array::c_style | py::array::forcecast>& x) {
+        py::array_t<double> s(x.size()), c(x.size());
+        const double* in = x.data();
+        double* sp = s.mutable_data();
+        double* cp = c.mutable_data();
+        envs::SinCosBatch(in, sp, cp, static_cast<std::size_t>(x.size()));
+        return py::make_tuple(s, c);
+      },
+      py::arg("x"), "The envs' SinCosBatch(x): (sin, cos), equal to libm's sin and cos; for tests.");
+  m.def(
+      "_check_sincos",
+      [](const py::array_t<double, py::array::c_style | py::array::forcecast>& x, std::int64_t uniform_count,
+         double low, double high, std::uint64_t seed) {
+        // Compares the fast path's proven values with libm's sin/cos on x and
+        // on uniform_count draws from [low, high); counts mismatches and fallbacks.
+        std::int64_t mismatches = 0, sin_fallbacks = 0, cos_fallbacks = 0, total = 0;
+        double first_mismatch = std::nan("");
+        auto check = [&](double v) {
+          const envs::SinCosPair r = envs::SinCosFast(envs::V2{v, v});
+          const bool sin_ok = r.sin_ok[0] != 0, cos_ok = r.cos_ok[0] != 0;
+          const bool bad = (sin_ok && r.sin[0] != ::sin(v)) || (cos_ok && r.cos[0] != ::cos(v));
+          if (bad && mismatches++ == 0) first_mismatch = v;
+          sin_fallbacks += !sin_ok;
+          cos_fallbacks += !cos_ok;
+          ++total;
+        };
+        const double* in = x.data();
+        {
+          py::gil_scoped_release release;  // reads only x's buffer, kept alive by the caller
+          for (py::ssize_t i = 0; i < x.size(); ++i) check(in[i]);
+          Rng rng(seed);
+          for (std::int64_t i = 0; i < uniform_count; ++i) check(rng.uniform(low, high));
+        }
+        py::dict out;
+        out["total"] = total;
+        out["mismatches"] = mismatches;
+        out["first_mismatch"] = first_mismatch;
+        out["sin_fallbacks"] = sin_fallbacks;
+        out["cos_fallbacks"] = cos_fallbacks;
+        return out;
+      },
+      py::arg("x"), py::arg("uniform_count") = 0, py::arg("low") = 0.0, py::arg("high") = 1.0,
+      py::arg("seed") = 0,
+      "Checks the envs' fast sin/cos path against libm on x and on uniform draws; for tests.");
   m.def(
       "_check_exact_shortcuts",
       [](std::int64_t count, std::uint64_t seed) {

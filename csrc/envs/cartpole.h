@@ -4,10 +4,12 @@
 #pragma once
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 
 #include "core/rng.h"
 #include "envs/env_common.h"
+#include "envs/exact_trig.h"
 
 namespace fastrl::envs {
 
@@ -35,6 +37,19 @@ class CartPole {
     for (double& s : state_) s = rng.uniform(options.low, options.high);
   }
 
+  // sin and cos of the angles of count envs about to step (count <=
+  // kMaxPrepareCount), for their Step(): one batched pass, mostly without libm
+  // calls (exact_trig.h).
+  static void PrepareStep(CartPole* envs, std::size_t count) {
+    double theta[kMaxPrepareCount], sin_theta[kMaxPrepareCount], cos_theta[kMaxPrepareCount];
+    for (std::size_t i = 0; i < count; ++i) theta[i] = envs[i].state_[2];
+    SinCosBatch(theta, sin_theta, cos_theta, count);
+    for (std::size_t i = 0; i < count; ++i) {
+      envs[i].sin_theta_ = sin_theta[i];
+      envs[i].cos_theta_ = cos_theta[i];
+    }
+  }
+
   void WriteObs(float* obs) const {
     for (int k = 0; k < kStateDim; ++k) obs[k] = static_cast<float>(state_[k]);
   }
@@ -54,8 +69,8 @@ class CartPole {
 
     double x = state_[0], x_dot = state_[1], theta = state_[2], theta_dot = state_[3];
     const double force = action == 1 ? force_mag : -force_mag;
-    double sintheta, costheta;
-    ::sincos(theta, &sintheta, &costheta);  // glibc's sincos returns exactly sin() and cos(), in one call
+    // Exactly libm's sin(theta) and cos(theta), from PrepareStep.
+    const double sintheta = sin_theta_, costheta = cos_theta_;
     // np.square is a plain multiply (not pow).
     const double temp = (force + polemass_length * (theta_dot * theta_dot) * sintheta) / total_mass;
     const double thetaacc = (gravity * sintheta - costheta * temp) /
@@ -91,6 +106,8 @@ class CartPole {
  private:
   bool sutton_barto_reward_;
   double state_[kStateDim] = {0.0, 0.0, 0.0, 0.0};
+  double sin_theta_ = 0.0;  // of state_[2], set by PrepareStep
+  double cos_theta_ = 1.0;
 };
 
 }  // namespace fastrl::envs

@@ -5,7 +5,13 @@
 //   Reset(rng, options)                  draw a start state;
 //   WriteObs(obs)                        the observation of the current state;
 //   Step(action, obs) -> StepResult      advance one step, write the new observation;
-//   GetState(out) / SetState(in)         the physical state as float64 values.
+//   GetState(out) / SetState(in)         the physical state as float64 values;
+// and optionally
+//   static PrepareStep(envs, count)      work for the next Step() of count <=
+//                                        kMaxPrepareCount
+//                                        envs done in one batched pass (the
+//                                        batched stepper calls it right before
+//                                        stepping them).
 // The batched stepper (vec_env.h) owns the time limit, autoreset and episode
 // statistics, so the task classes hold physics only.
 //
@@ -20,10 +26,14 @@
 
 #include <math.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
 namespace fastrl::envs {
+
+// Most envs one PrepareStep call covers.
+constexpr std::size_t kMaxPrepareCount = 64;
 
 // Python's x**2 for a float64 x, i.e. libm pow(x, 2.0), bit for bit, mostly
 // without calling pow. The exact square is hi + lo, with hi = x*x (rounded)
