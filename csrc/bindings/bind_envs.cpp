@@ -168,8 +168,8 @@ class PyVecEnv {
   static constexpr int kObsDim = Env::kObsDim;
   static constexpr int kStateDim = Env::kStateDim;
   // Batches from this size on are stepped with the GIL released (kGrain envs
-  // take ~25 us, so this many take ~1 us).
-  static constexpr int kGilFreeEnvs = Env::kGrain / 32 > 1 ? Env::kGrain / 32 : 1;
+  // take 15-25 us, so this many take a few us).
+  static constexpr int kGilFreeEnvs = Env::kGrain / 4 > 1 ? Env::kGrain / 4 : 1;
 
   PyVecEnv(int num_envs, int num_threads, const typename Env::Config& config, std::int64_t max_episode_steps,
            int autoreset_mode)
@@ -219,8 +219,8 @@ class PyVecEnv {
     {
       // Safe without the GIL: Prepare() copied the actions into actions_ and
       // allocated the outputs; the step touches only C++ buffers. A batch
-      // below kGilFreeEnvs steps in under ~1 us, less than releasing and
-      // re-taking the GIL costs, so other threads would gain nothing from it.
+      // below kGilFreeEnvs steps in a few us: too short for another thread
+      // to use the GIL, and giving it up risks waiting for it to come back.
       std::optional<py::gil_scoped_release> release;
       if (num_envs() >= kGilFreeEnvs) release.emplace();
       any_done_ = vec_.Step(actions_.data(), outputs_);
