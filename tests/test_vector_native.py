@@ -458,6 +458,39 @@ def test_step_entry_point_arguments() -> None:
         _core.CartPoleVecEnv.step(object(), a)  # the method descriptor checks self's type
 
 
+@pytest.mark.parametrize("n", [3, 64, 5000])  # small batches share one allocation per step, large ones do not
+def test_step_outputs_are_fresh_independent_arrays(n: int) -> None:
+    env = NativeVectorEnv("CartPole-v1", n, seed=0, max_episode_steps=5)
+    env.reset()
+    rng = np.random.default_rng(0)
+    kept = []
+    for _ in range(12):  # episode ends on some steps: infos arrays too
+        result = env.step(rng.integers(0, 2, n))
+        kept.append((result[0], result[4]))
+        copies = [a.copy() for a in result[:4]]
+        for a in result[:4]:
+            assert a.flags.c_contiguous and a.flags.writeable and a.flags.aligned
+            a[...] = 0  # writing to one array leaves the others alone
+            assert not any(np.shares_memory(a, b) for b in result[:4] if b is not a)
+        del result, a
+        obs, infos = kept[-1]
+        obs[...] = copies[0]
+        if infos:
+            episode = infos["episode"]
+            assert episode["r"].dtype == np.float64 and episode["l"].dtype == np.int64
+            assert not np.shares_memory(episode["r"], episode["t"])
+    # Arrays kept from earlier steps stay valid (and distinct) after everything else was released.
+    import gc
+
+    gc.collect()
+    assert all(not np.shares_memory(a, b) for (a, _), (b, _) in zip(kept[:-1], kept[1:], strict=True))
+    assert all(np.isfinite(obs).all() for obs, _ in kept)
+    assert any(infos for _, infos in kept)
+    for _, infos in kept:
+        if infos:
+            np.testing.assert_array_equal(infos["episode"]["l"][infos["_episode"]], 5)
+
+
 def test_subclass_step_override_is_called() -> None:
     calls = []
 

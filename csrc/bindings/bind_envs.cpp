@@ -11,8 +11,11 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <new>
+#include <stdexcept>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -64,6 +67,62 @@ py::array NewArray(py::ssize_t d0, py::ssize_t d1 = -1) {
   if (arr == nullptr) throw py::error_already_set();
   return py::reinterpret_steal<py::array>(arr);
 }
+
+// Several small arrays carved from one malloc'd block, owned by a capsule that
+// each array holds as its base. NumPy's own allocation looks its allocator up
+// (a context variable and a named capsule) for every array, on creation and
+// again on release, which costs about as much per array as stepping a few
+// CartPoles; this is one malloc and one capsule for all of them. Only for
+// small arrays: any one of them keeps the whole block alive.
+class ArrayBlock {
+ public:
+  static constexpr std::size_t kAlign = 16;
+  // Whether arrays totalling `bytes` are small enough to share a block.
+  static constexpr bool Suits(std::size_t bytes) { return bytes <= 16384; }
+
+  explicit ArrayBlock(std::size_t bytes) {
+    void* data = std::malloc(bytes == 0 ? 1 : bytes);
+    if (data == nullptr) throw std::bad_alloc();
+    PyObject* owner = PyCapsule_New(data, nullptr, [](PyObject* capsule) { std::free(PyCapsule_GetPointer(capsule, nullptr)); });
+    if (owner == nullptr) {
+      std::free(data);
+      throw py::error_already_set();
+    }
+    owner_ = py::reinterpret_steal<py::object>(owner);
+    next_ = static_cast<char*>(data);
+    end_ = next_ + bytes;
+  }
+
+  // Bytes that arrays of these sizes take in a block.
+  static std::size_t Padded(std::size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
+
+  // A new C-contiguous (d0,) or (d0, d1) array of T from the block (which
+  // was sized for it with Padded()).
+  template <class T>
+  py::array New(py::ssize_t d0, py::ssize_t d1 = -1) {
+    auto& api = py::detail::npy_api::get();
+    static PyObject* const descr = py::dtype::of<T>().release().ptr();  // one reference kept for good
+    const std::size_t bytes = Padded(sizeof(T) * static_cast<std::size_t>(d0) * static_cast<std::size_t>(d1 < 0 ? 1 : d1));
+    if (next_ + bytes > end_) throw std::logic_error("ArrayBlock too small");
+    Py_INCREF(descr);  // PyArray_NewFromDescr steals a reference
+    const Py_intptr_t dims[2] = {d0, d1};
+    PyObject* arr = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, d1 < 0 ? 1 : 2, dims, nullptr, next_,
+                                              py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ |
+                                                  py::detail::npy_api::NPY_ARRAY_ALIGNED_ |
+                                                  py::detail::npy_api::NPY_ARRAY_WRITEABLE_,
+                                              nullptr);
+    if (arr == nullptr) throw py::error_already_set();
+    py::array result = py::reinterpret_steal<py::array>(arr);
+    if (api.PyArray_SetBaseObject_(arr, owner_.inc_ref().ptr()) != 0) throw py::error_already_set();  // steals
+    next_ += bytes;
+    return result;
+  }
+
+ private:
+  py::object owner_;
+  char* next_ = nullptr;
+  char* end_ = nullptr;
+};
 
 template <class T>
 T* Data(const py::array& a) {
@@ -264,8 +323,9 @@ class PyVecEnv {
   // per ended env, None elsewhere), "final_info" ({}) and their "_" masks.
   py::dict EndInfos() const {
     const int n = num_envs();
-    py::array r = NewArray<double>(n), t = NewArray<double>(n), l = NewArray<std::int64_t>(n),
-              mask = NewArray<bool>(n);
+    ArrayBlock block(3 * ArrayBlock::Padded(8 * static_cast<std::size_t>(n)) + ArrayBlock::Padded(n));
+    py::array r = block.New<double>(n), t = block.New<double>(n), l = block.New<std::int64_t>(n),
+              mask = block.New<bool>(n);
     double* rp = Data<double>(r);
     double* tp = Data<double>(t);
     std::int64_t* lp = Data<std::int64_t>(l);
@@ -353,10 +413,21 @@ class PyVecEnv {
                               "before stepping it");
       }
     }
-    obs_ = NewArray<float>(n, kObsDim);
-    rewards_ = NewArray<double>(n);
-    terminated_ = NewArray<bool>(n);
-    truncated_ = NewArray<bool>(n);
+    const std::size_t un = static_cast<std::size_t>(n);
+    const std::size_t bytes = ArrayBlock::Padded(sizeof(float) * kObsDim * un) + ArrayBlock::Padded(8 * un) +
+                              2 * ArrayBlock::Padded(un);
+    if (ArrayBlock::Suits(bytes)) {
+      ArrayBlock block(bytes);
+      obs_ = block.New<float>(n, kObsDim);
+      rewards_ = block.New<double>(n);
+      terminated_ = block.New<bool>(n);
+      truncated_ = block.New<bool>(n);
+    } else {
+      obs_ = NewArray<float>(n, kObsDim);
+      rewards_ = NewArray<double>(n);
+      terminated_ = NewArray<bool>(n);
+      truncated_ = NewArray<bool>(n);
+    }
     outputs_ = {Data<float>(obs_), Data<double>(rewards_), Data<bool>(terminated_), Data<bool>(truncated_)};
   }
 
