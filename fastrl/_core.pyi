@@ -54,6 +54,20 @@ class _ReplayCore:
         indices: np.ndarray,
         weights: np.ndarray,
     ) -> None: ...
+    # METH_FASTCALL methods, installed as ReplayBuffer.sample, PrioritizedReplayBuffer.sample and
+    # PrioritizedReplayBuffer.update_priorities; calls they do not serve go to ``_sample_slow``.
+    def _uniform_sample(
+        self, batch_size: int, *, out: Any = None, as_torch: bool = False, pin_memory: bool | None = None
+    ) -> Any: ...
+    def _prioritized_sample(
+        self,
+        batch_size: int,
+        beta: float = 0.4,
+        *,
+        out: Any = None,
+        as_torch: bool = False,
+        pin_memory: bool | None = None,
+    ) -> Any: ...
     def _update_priorities(self, indices: Any, priorities: Any) -> None: ...
     def _state(self) -> dict[str, Any]: ...
     def _set_state(self, state: dict[str, Any]) -> None: ...

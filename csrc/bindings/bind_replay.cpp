@@ -8,6 +8,8 @@
 #include <pybind11/stl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -29,6 +31,9 @@ using replay::ReplayMemory;
 // of copying the C++ work is shorter than that, and holding the GIL does not
 // delay other threads measurably. The per-buffer mutex makes both paths safe.
 constexpr std::size_t kReleaseGilBytes = 4096;
+// The same trade-off for update_priorities: a tree update is a few tens of
+// nanoseconds per index.
+constexpr py::ssize_t kReleaseGilPriorities = 256;
 
 py::detail::PyArray_Proxy* proxy(py::handle h) { return py::detail::array_proxy(h.ptr()); }
 
@@ -314,9 +319,13 @@ class PyReplay {
                               " at position " + std::to_string(i));
     }
     try {
-      // Safe: iv/pv are local contiguous copies or views kept alive here.
-      py::gil_scoped_release release;
-      mem_->update_priorities(iv.data(), pv.data(), n);
+      if (n >= kReleaseGilPriorities) {
+        // Safe: iv/pv are local contiguous copies or views kept alive here.
+        py::gil_scoped_release release;
+        mem_->update_priorities(iv.data(), pv.data(), n);
+      } else {
+        mem_->update_priorities(iv.data(), pv.data(), n);
+      }
     } catch (const replay::ArgumentError& e) {
       throw py::value_error(e.what());
     }
@@ -493,10 +502,177 @@ void PyReplay::set_state(const py::dict& d) {
   }
 }
 
+// ---- raw entry points for the per-step calls ---------------------------------------
+//
+// sample(32) of a small buffer takes well under a microsecond of C++ work, so the
+// generic call machinery around it (a Python method forwarding to a pybind11
+// method, pybind11's argument dispatcher) would cost as much again. The public
+// `sample` and `update_priorities` are therefore plain CPython METH_FASTCALL
+// methods: the usual call shapes are parsed here, and anything else (out=,
+// as_torch=, an unusual beta) is forwarded to the Python method
+// `_sample_slow`, which validates it and documents the full signature.
+
+constexpr double kDefaultBeta = 0.4;  // PrioritizedReplayBuffer.sample's default, as in fastrl/replay.py
+
+// The C++ object behind `self` (an instance of _ReplayCore or a subclass: the
+// method descriptor has checked that much). Raises TypeError when __init__ did
+// not run.
+PyReplay& self_of(PyObject* self) {
+  auto* inst = reinterpret_cast<py::detail::instance*>(self);
+  py::detail::value_and_holder vh;
+  if (inst->simple_layout) {
+    // One pybind11 base only, so the first (and only) value is ours.
+    vh = inst->get_value_and_holder(nullptr, false);
+  } else {
+    static const py::detail::type_info* info = py::detail::get_type_info(typeid(PyReplay));
+    vh = inst->get_value_and_holder(info, false);
+  }
+  if (!vh.inst || !vh.holder_constructed() || vh.value_ptr() == nullptr)
+    throw py::type_error("the replay buffer was not initialized (its __init__ did not run)");
+  return *static_cast<PyReplay*>(vh.value_ptr());
+}
+
+// Runs f, turning C++ exceptions into a Python error and a null return.
+template <typename F>
+PyObject* guarded(F&& f) noexcept {
+  try {
+    return f();
+  } catch (py::error_already_set& e) {
+    e.restore();
+  } catch (const py::builtin_exception& e) {
+    e.set_error();
+  } catch (const replay::ArgumentError& e) {
+    PyErr_SetString(PyExc_ValueError, e.what());
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  }
+  return nullptr;
+}
+
+// self.<name>(*args, **kwargs) with the arguments exactly as received.
+PyObject* forward(PyObject* self, const char* name, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  const Py_ssize_t total = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
+  std::vector<PyObject*> stack(static_cast<std::size_t>(total + 1));
+  stack[0] = self;
+  std::copy(args, args + total, stack.begin() + 1);
+  py::str method(name);
+  return PyObject_VectorcallMethod(method.ptr(), stack.data(), static_cast<std::size_t>(nargs + 1), kwnames);
+}
+
+bool is_name(PyObject* key, const char* name) {
+  return PyUnicode_Check(key) && PyUnicode_CompareWithASCIIString(key, name) == 0;
+}
+
+PyObject* sample_entry(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  return guarded([&]() -> PyObject* {
+    PyReplay& r = self_of(self);
+    const bool prioritized = r.mem().config().prioritized;
+    const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    // Fast shapes: sample(batch_size), and for a prioritized buffer also
+    // sample(batch_size, beta) and sample(batch_size, beta=beta), with beta a
+    // finite non-negative float.
+    bool fast = nargs == 1 && nkw == 0;
+    double beta = prioritized ? kDefaultBeta : 0.0;
+    if (prioritized && nargs + nkw == 2 && (nargs == 2 || is_name(PyTuple_GET_ITEM(kwnames, 0), "beta"))) {
+      PyObject* b = args[1];
+      fast = PyFloat_CheckExact(b) && std::isfinite(PyFloat_AS_DOUBLE(b)) && PyFloat_AS_DOUBLE(b) >= 0.0;
+      if (fast) beta = PyFloat_AS_DOUBLE(b);
+    }
+    if (!fast) return forward(self, "_sample_slow", args, nargs, kwnames);
+    return r.sample(args[0], beta).release().ptr();
+  });
+}
+
+PyObject* update_priorities_entry(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  return guarded([&]() -> PyObject* {
+    PyReplay& r = self_of(self);
+    PyObject* indices = nullptr;
+    PyObject* priorities = nullptr;
+    const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs + nkw != 2 || nargs > 2)
+      throw py::type_error("update_priorities() takes 2 arguments (indices, priorities), got " +
+                           std::to_string(nargs + nkw));
+    PyObject* slots[2] = {nargs > 0 ? args[0] : nullptr, nargs > 1 ? args[1] : nullptr};
+    for (Py_ssize_t k = 0; k < nkw; ++k) {
+      PyObject* key = PyTuple_GET_ITEM(kwnames, k);
+      const int pos = is_name(key, "indices") ? 0 : is_name(key, "priorities") ? 1 : -1;
+      if (pos < 0 || slots[pos] != nullptr)
+        throw py::type_error("update_priorities() got an unexpected or repeated keyword argument '" +
+                             py::str(key).cast<std::string>() + "'");
+      slots[pos] = args[nargs + k];
+    }
+    indices = slots[0];
+    priorities = slots[1];
+    if (!r.mem().config().prioritized)
+      throw py::type_error("update_priorities needs a PrioritizedReplayBuffer");
+    r.update_priorities(indices, priorities);
+    Py_RETURN_NONE;
+  });
+}
+
+// Docstrings carry a text signature (the part before "--") for inspect.signature.
+PyMethodDef uniform_sample_def = {
+    "sample", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(sample_entry)),
+    METH_FASTCALL | METH_KEYWORDS,
+    "sample($self, /, batch_size, *, out=None, as_torch=False, pin_memory=None)\n--\n\n"
+    "Samples ``batch_size`` transitions uniformly (with replacement) among the sampleable ones.\n"
+    "\n"
+    "Args:\n"
+    "    batch_size: 1 <= batch_size <= len(self), else ValueError.\n"
+    "    out: a Batch of preallocated C-contiguous arrays (numpy, or torch CPU tensors with\n"
+    "        ``as_torch=True``) of the right shapes/dtypes to gather into; returned filled.\n"
+    "    as_torch: return torch CPU tensors instead of numpy arrays.\n"
+    "    pin_memory: with ``as_torch``, gather into pinned host memory (default: whether CUDA is\n"
+    "        available), ready for ``batch.to(\"cuda\")``.\n"
+    "\n"
+    "Returns:\n"
+    "    Batch(obs, action, reward, next_obs, discount, indices, weights); weights are ones.\n"};
+
+PyMethodDef prioritized_sample_def = {
+    "sample", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(sample_entry)),
+    METH_FASTCALL | METH_KEYWORDS,
+    "sample($self, /, batch_size, beta=0.4, *, out=None, as_torch=False, pin_memory=None)\n--\n\n"
+    "Samples ``batch_size`` transitions by priority (stratified); see the class docstring.\n"
+    "\n"
+    "``beta >= 0`` is the importance-sampling exponent (0: weights of one, 1: full correction):\n"
+    "``weights = (N P(i)) ** -beta / max_j (N P(j)) ** -beta`` (float32). Other arguments as\n"
+    "``ReplayBuffer.sample``.\n"};
+
+PyMethodDef update_priorities_def = {
+    "update_priorities", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(update_priorities_entry)),
+    METH_FASTCALL | METH_KEYWORDS,
+    "update_priorities($self, /, indices, priorities)\n--\n\n"
+    "Sets the priority of sampled transitions.\n"
+    "\n"
+    "Args:\n"
+    "    indices: ``(B,)`` integer array, ``Batch.indices`` of an earlier sample.\n"
+    "    priorities: ``(B,)`` real array, finite and >= 0 (typically ``|td_error|``); stored as\n"
+    "        ``(priority + eps) ** alpha``.\n"
+    "\n"
+    "Indices whose slot was overwritten since the sample are ignored (their transition is gone).\n"
+    "NaN, infinite or negative priorities, and indices this buffer never handed out, raise\n"
+    "ValueError before anything is changed. For a repeated index the last priority wins.\n"};
+
+// Adds a METH_FASTCALL method to cls under `attr` (its __name__ stays def.ml_name).
+void add_raw_method(py::handle cls, const char* attr, PyMethodDef* def) {
+  py::object descr = py::reinterpret_steal<py::object>(
+      PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), def));
+  if (!descr) throw py::error_already_set();
+  py::setattr(cls, attr, descr);
+}
+
 }  // namespace
 
 void register_replay(py::module_& m) {
-  py::class_<PyReplay>(m, "_ReplayCore", "C++ replay memory; use fastrl.ReplayBuffer.")
+  py::class_<PyReplay> cls(m, "_ReplayCore", "C++ replay memory; use fastrl.ReplayBuffer.");
+  // fastrl/replay.py installs these as ReplayBuffer.sample and
+  // PrioritizedReplayBuffer.sample / update_priorities.
+  add_raw_method(cls, "_uniform_sample", &uniform_sample_def);
+  add_raw_method(cls, "_prioritized_sample", &prioritized_sample_def);
+  add_raw_method(cls, "_update_priorities", &update_priorities_def);
+  cls
       .def(py::init<std::int64_t, std::vector<py::ssize_t>, py::dtype, std::vector<py::ssize_t>, py::dtype,
                     std::int64_t, std::int64_t, double, std::int64_t, std::uint64_t, bool, double, double>(),
            py::arg("capacity"), py::arg("obs_shape"), py::arg("obs_dtype"), py::arg("action_shape"),
@@ -525,7 +701,6 @@ void register_replay(py::module_& m) {
       .def("_sample_into", &PyReplay::sample_into, py::arg("batch_size"), py::arg("beta"), py::arg("obs"),
            py::arg("action"), py::arg("reward"), py::arg("next_obs"), py::arg("discount"), py::arg("indices"),
            py::arg("weights"))
-      .def("_update_priorities", &PyReplay::update_priorities, py::arg("indices"), py::arg("priorities"))
       .def("_state", &PyReplay::state)
       .def("_set_state", &PyReplay::set_state, py::arg("state"))
       .def("__len__", [](PyReplay& self) { return self.mem().size(); })
