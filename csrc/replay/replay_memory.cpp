@@ -1,5 +1,7 @@
 #include "replay/replay_memory.h"
 
+#include "replay/copy.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -86,7 +88,7 @@ void ReplayMemory::frame_ptrs(std::int32_t s, const std::uint8_t** ptrs) const {
 
 void ReplayMemory::copy_obs(std::int32_t s, std::uint8_t* dst) const {
   if (cfg_.frame_stack == 1) {
-    std::memcpy(dst, frames_.data() + static_cast<std::size_t>(s) * frame_bytes_, frame_bytes_);
+    copy_row(dst, frames_.data() + static_cast<std::size_t>(s) * frame_bytes_, frame_bytes_);
     return;
   }
   const std::uint8_t* ptrs[64];
@@ -291,6 +293,27 @@ void ReplayMemory::add(const std::uint8_t* obs, const std::uint8_t* action, cons
 
 // ---- sample -------------------------------------------------------------------------
 
+const std::uint8_t* ReplayMemory::next_obs_src(const Slot& boot) const {
+  switch (boot.next_kind) {
+    case kNextSlot:
+      return frames_.data() + static_cast<std::size_t>(boot.next_ref) * frame_bytes_;
+    case kNextSide:
+      return side_.at(boot.next_ref);
+    default:
+      return head(boot.next_ref);
+  }
+}
+
+namespace {
+// Prefetches the cache lines of a row of up to 256 bytes; longer rows are
+// streamed by the hardware prefetcher once their copy starts.
+inline void prefetch_row(const std::uint8_t* p, std::size_t bytes) {
+  const std::size_t end = bytes < 256 ? bytes : 256;
+  for (std::size_t off = 0; off < end; off += 64) __builtin_prefetch(p + off);
+  if (bytes > 0 && bytes <= 256) __builtin_prefetch(p + bytes - 1);  // a row may straddle one more line
+}
+}  // namespace
+
 void ReplayMemory::sample(std::int64_t batch_size, double beta, const BatchOut& out) {
   std::lock_guard<std::mutex> lock(mutex_);
   const auto n = static_cast<std::int64_t>(valid_.size());
@@ -307,9 +330,13 @@ void ReplayMemory::sample(std::int64_t batch_size, double beta, const BatchOut& 
   std::int32_t picked[kChunk];
   std::int64_t leaf[kChunk];
   double mass[kChunk];
+  const std::uint8_t* next_src[kChunk];  // frame_stack == 1: where each next obs lies
   const double min_leaf = cfg_.prioritized ? tree_.min() : 1.0;
   const std::uint8_t* const frames = frames_.data();
   const std::uint8_t* const actions = actions_.data();
+  const std::size_t obs_bytes = cfg_.obs_bytes;
+  const std::size_t action_bytes = cfg_.action_bytes;
+  const bool single_frame = cfg_.frame_stack == 1;
   for (std::int64_t i0 = 0; i0 < batch_size; i0 += kChunk) {
     const std::int64_t m = std::min(kChunk, batch_size - i0);
     if (cfg_.prioritized) {
@@ -332,35 +359,56 @@ void ReplayMemory::sample(std::int64_t batch_size, double beta, const BatchOut& 
     for (std::int64_t i = 0; i < m; ++i) {
       const auto s = static_cast<std::size_t>(picked[i]);
       __builtin_prefetch(&slots_[s]);
-      __builtin_prefetch(frames + s * frame_bytes_);
-      __builtin_prefetch(actions + s * cfg_.action_bytes);
+      prefetch_row(frames + s * frame_bytes_, frame_bytes_);
+      __builtin_prefetch(actions + s * action_bytes);
     }
     for (std::int64_t i = 0; i < m; ++i) __builtin_prefetch(&slots_[slots_[picked[i]].boot]);
-    for (std::int64_t i = 0; i < m; ++i) {
-      const Slot& boot = slots_[slots_[picked[i]].boot];
-      if (boot.next_kind == kNextSlot) {
-        __builtin_prefetch(frames + static_cast<std::size_t>(boot.next_ref) * frame_bytes_);
-        if (cfg_.frame_stack > 1) __builtin_prefetch(&slots_[boot.next_ref]);
-      } else if (boot.next_kind == kNextSide) {
-        __builtin_prefetch(side_.at(boot.next_ref));
+    if (single_frame) {
+      for (std::int64_t i = 0; i < m; ++i) {
+        next_src[i] = next_obs_src(slots_[slots_[picked[i]].boot]);
+        prefetch_row(next_src[i], obs_bytes);
+      }
+      for (std::int64_t i = 0; i < m; ++i) {
+        const std::int32_t s = picked[i];
+        const Slot& meta = slots_[s];
+        const std::int64_t b = i0 + i;
+        copy_row(out.obs + b * obs_bytes, frames + static_cast<std::size_t>(s) * obs_bytes, obs_bytes);
+        copy_row(out.action + b * action_bytes, actions + static_cast<std::size_t>(s) * action_bytes, action_bytes);
+        out.reward[b] = meta.reward;
+        out.discount[b] = meta.discount;
+        out.indices[b] = static_cast<std::int64_t>(meta.id);
+        copy_row(out.next_obs + b * obs_bytes, next_src[i], obs_bytes);
+      }
+    } else {
+      for (std::int64_t i = 0; i < m; ++i) {
+        const Slot& boot = slots_[slots_[picked[i]].boot];
+        if (boot.next_kind == kNextSlot) {
+          __builtin_prefetch(frames + static_cast<std::size_t>(boot.next_ref) * frame_bytes_);
+          __builtin_prefetch(&slots_[boot.next_ref]);
+        } else if (boot.next_kind == kNextSide) {
+          __builtin_prefetch(side_.at(boot.next_ref));
+        }
+      }
+      for (std::int64_t i = 0; i < m; ++i) {
+        const std::int32_t s = picked[i];
+        const Slot& meta = slots_[s];
+        const std::int64_t b = i0 + i;
+        copy_obs(s, out.obs + b * obs_bytes);
+        copy_row(out.action + b * action_bytes, actions + static_cast<std::size_t>(s) * action_bytes, action_bytes);
+        out.reward[b] = meta.reward;
+        out.discount[b] = meta.discount;
+        out.indices[b] = static_cast<std::int64_t>(meta.id);
+        copy_next_obs(meta.boot, out.next_obs + b * obs_bytes);
       }
     }
-    for (std::int64_t i = 0; i < m; ++i) {
-      const std::int32_t s = picked[i];
-      const Slot& meta = slots_[s];
-      const std::int64_t b = i0 + i;
-      copy_obs(s, out.obs + b * cfg_.obs_bytes);
-      std::memcpy(out.action + b * cfg_.action_bytes, actions + static_cast<std::size_t>(s) * cfg_.action_bytes,
-                  cfg_.action_bytes);
-      out.reward[b] = meta.reward;
-      out.discount[b] = meta.discount;
-      out.indices[b] = static_cast<std::int64_t>(meta.id);
-      copy_next_obs(meta.boot, out.next_obs + b * cfg_.obs_bytes);
-    }
-    if (cfg_.prioritized) {
-      // w_i = (N P(i))**-beta / max_j (N P(j))**-beta = (p_i / p_min)**-beta
+    if (cfg_.prioritized && beta != 0.0) {
+      // w_i = (N P(i))**-beta / max_j (N P(j))**-beta = (p_i / p_min)**-beta.
+      // float32 pow: the weights are float32, and powf of the rounded ratio
+      // stays within about one float32 ulp of the double formula at a fraction
+      // of the cost of a double pow.
+      const auto neg_beta = static_cast<float>(-beta);
       for (std::int64_t i = 0; i < m; ++i)
-        out.weights[i0 + i] = beta == 0.0 ? 1.0f : static_cast<float>(std::pow(tree_.get(picked[i]) / min_leaf, -beta));
+        out.weights[i0 + i] = std::pow(static_cast<float>(tree_.get(picked[i]) / min_leaf), neg_beta);
     } else {
       std::fill(out.weights + i0, out.weights + i0 + m, 1.0f);
     }
@@ -409,15 +457,15 @@ State ReplayMemory::state() const {
   st.write_count = write_count_;
   st.max_priority = max_priority_;
   st.rng = rng_.state();
-  st.slots = slots_;
-  st.frames = frames_;
-  st.actions = actions_;
+  st.slots.assign(slots_.begin(), slots_.end());
+  st.frames.assign(frames_.begin(), frames_.end());
+  st.actions.assign(actions_.begin(), actions_.end());
   st.heads = heads_;
   st.side_data = side_.data();
   st.side_free = side_.free_list();
   st.start_data = starts_.data();
   st.start_free = starts_.free_list();
-  st.valid = valid_;
+  st.valid.assign(valid_.begin(), valid_.end());
   st.streams = streams_;
   st.win_slot = win_slot_;
   st.win_id = win_id_;
@@ -503,14 +551,13 @@ void ReplayMemory::set_state(State st) {
   max_leaf_ = 0.0;
   set_max_priority(st.max_priority);
   rng_.set_state(st.rng);
-  slots_ = std::move(st.slots);
-  frames_ = std::move(st.frames);
-  actions_ = std::move(st.actions);
+  slots_.assign(st.slots.begin(), st.slots.end());
+  frames_.assign(st.frames.begin(), st.frames.end());
+  actions_.assign(st.actions.begin(), st.actions.end());
   heads_ = std::move(st.heads);
   side_.restore(std::move(st.side_data), std::move(st.side_free));
   starts_.restore(std::move(st.start_data), std::move(st.start_free));
-  valid_ = std::move(st.valid);
-  valid_.reserve(static_cast<std::size_t>(cfg_.capacity));
+  valid_.assign(st.valid.begin(), st.valid.end());
   streams_ = std::move(st.streams);
   win_slot_ = std::move(st.win_slot);
   win_id_ = std::move(st.win_id);

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "replay/big_alloc.h"
 #include "replay/entry_pool.h"
 #include "replay/sum_tree.h"
 
@@ -145,6 +146,8 @@ class ReplayMemory {
   void frame_ptrs(std::int32_t s, const std::uint8_t** ptrs) const;
   void copy_obs(std::int32_t s, std::uint8_t* dst) const;
   void copy_next_obs(std::int32_t s, std::uint8_t* dst) const;
+  // Where the next observation of `boot` lies, with frame_stack == 1.
+  const std::uint8_t* next_obs_src(const Slot& boot) const;
   void close_entry(std::int32_t env, std::int32_t j, std::int32_t boot, std::int64_t k, bool terminated);
   void close_all(std::int32_t env, std::int32_t boot, bool terminated);
   void pop_front(std::int32_t env, std::int32_t count);
@@ -168,13 +171,13 @@ class ReplayMemory {
   std::vector<std::int64_t> upd_leaves_;  // update_priorities scratch (guarded by mutex_)
   std::vector<double> upd_values_;
   Rng rng_;
-  std::vector<Slot> slots_;
-  std::vector<std::uint8_t> frames_;   // capacity x frame_bytes
-  std::vector<std::uint8_t> actions_;  // capacity x action_bytes
+  BigVector<Slot> slots_;
+  BigVector<std::uint8_t> frames_;   // capacity x frame_bytes
+  BigVector<std::uint8_t> actions_;  // capacity x action_bytes
   std::vector<std::uint8_t> heads_;    // num_envs x obs_bytes
   EntryPool side_;                     // full next observations
   EntryPool starts_;                   // k-1 older frames of a segment's first stack
-  std::vector<std::int32_t> valid_;    // sampleable slots, in no particular order
+  BigVector<std::int32_t> valid_;      // sampleable slots, in no particular order
   std::vector<Stream> streams_;
   std::vector<std::int32_t> win_slot_;  // num_envs x n_step, oldest first
   std::vector<std::uint64_t> win_id_;

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "replay/big_alloc.h"
+
 namespace fastrl::replay {
 
 class SumTree {
@@ -48,8 +50,8 @@ class SumTree {
 
   std::int64_t num_leaves_ = 0;
   std::int64_t base_ = 1;  // index of leaf 0: a power of two >= num_leaves
-  std::vector<double> sum_;
-  std::vector<double> min_;
+  BigVector<double> sum_;
+  BigVector<double> min_;
 };
 
 }  // namespace fastrl::replay
