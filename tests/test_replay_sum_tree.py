@@ -20,8 +20,9 @@ def fresh(values: np.ndarray, present: np.ndarray) -> _core._SumTree:
 
 
 def reference_find(values: np.ndarray, mass: float) -> int:
-    """First leaf whose inclusive prefix sum exceeds mass (exact for integer values)."""
-    return int(np.searchsorted(np.cumsum(values), mass, side="right"))
+    """First leaf whose inclusive prefix sum exceeds mass (exact for integer values); past the
+    total, the last non-empty leaf."""
+    return min(int(np.searchsorted(np.cumsum(values), mass, side="right")), int(np.flatnonzero(values)[-1]))
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 64, 100, 1000, 4099])
@@ -63,7 +64,7 @@ def test_find_many_matches_reference(ints, seed):
     assert total == values.sum()
     rng = np.random.default_rng(seed)
     # integer masses hit every boundary exactly; random ones fall in between
-    mass = np.concatenate([np.arange(int(total)), rng.random(40) * total])
+    mass = np.concatenate([np.arange(int(total)), rng.random(40) * total, [total, 2 * total]])
     got = t.find_many(mass)
     assert got.tolist() == [t.find(float(x)) for x in mass]
     assert got.tolist() == [reference_find(values, float(x)) for x in mass]
@@ -85,3 +86,26 @@ def test_bad_leaves_raise():
         t.set_many(np.array([4]), np.array([1.0]))
     with pytest.raises(ValueError, match="leaf"):
         t.set(-1, 1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0.0, 1e3), min_size=1, max_size=200), st.integers(0, 2**32 - 1))
+def test_find_many_with_rounding(floats, seed):
+    """Inexact sums: batched and single descents agree, never return an empty leaf, and land
+    where the prefix sums (up to rounding) say."""
+    values = np.array(floats)
+    values[values < 1e-3] = 0.0
+    if not values.any():
+        values[0] = 0.5
+    t = _core._SumTree(len(values))
+    for i in np.flatnonzero(values):
+        t.set(int(i), float(values[i]))
+    total = t.total
+    rng = np.random.default_rng(seed)
+    mass = np.concatenate([rng.random(64) * total, np.nextafter(total, 0) - rng.random(4) * total * 1e-15])
+    got = t.find_many(mass)
+    assert got.tolist() == [t.find(float(x)) for x in mass]
+    assert np.all(values[got] > 0)
+    prefix = np.concatenate([[0.0], np.cumsum(values)])
+    tol = 1e-9 * total
+    assert np.all(prefix[got] <= mass + tol) and np.all(mass < prefix[got + 1] + tol)

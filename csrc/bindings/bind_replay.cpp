@@ -697,9 +697,8 @@ void register_sum_tree(py::module_& m) {
            })
       .def("find_many", [](const SumTree& t, const F64Array& mass) {
         if (mass.ndim() != 1) throw py::value_error("mass must be 1-D");
-        std::vector<double> work(mass.data(), mass.data() + mass.shape(0));
         I64Array out(mass.shape(0));
-        t.find_many(work.data(), out.mutable_data(), mass.shape(0));
+        t.find_many(mass.data(), out.mutable_data(), mass.shape(0));
         return out;
       });
 }
