@@ -302,3 +302,76 @@ def test_uninitialized_buffer_raises():
     pbuf = fastrl.PrioritizedReplayBuffer.__new__(fastrl.PrioritizedReplayBuffer)
     with pytest.raises(TypeError, match="initialized"):
         pbuf.update_priorities(np.arange(1), np.ones(1))
+
+
+def filled_for_reuse(cls=fastrl.ReplayBuffer):
+    buf = cls(64, (3,), np.float32, (2,), np.int32, num_envs=2, seed=5)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        o = rng.standard_normal((2, 3)).astype(np.float32)
+        buf.add(o, rng.integers(0, 9, (2, 2)).astype(np.int32), rng.random(2), o + 1, rng.random(2) < 0.2,
+                np.zeros(2, bool))
+    return buf
+
+
+@pytest.mark.parametrize("prioritized", [False, True])
+def test_dropped_batches_may_be_refilled_with_the_same_results(prioritized):
+    """sample() may refill the arrays of a Batch nobody holds any more: the results are those of
+    fresh arrays."""
+    cls = fastrl.PrioritizedReplayBuffer if prioritized else fastrl.ReplayBuffer
+    a, b = filled_for_reuse(cls), filled_for_reuse(cls)
+    kept = [b.sample(8) for _ in range(20)]  # every batch held: never refilled
+    for k in range(20):
+        got = a.sample(8)  # dropped at the next iteration: may be refilled
+        for x, y in zip(got, kept[k], strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+HOLDERS = {
+    "batch": lambda b: b,
+    "array": lambda b: b.obs,
+    "view": lambda b: b.next_obs[1:],
+    "reshaped": lambda b: b.reward.reshape(2, 4),
+    "memoryview": lambda b: memoryview(b.indices),
+    "list of arrays": lambda b: list(b),
+}
+
+
+@pytest.mark.parametrize("holder", sorted(HOLDERS))
+def test_anything_still_held_is_never_refilled(holder):
+    buf = filled_for_reuse()
+    held = HOLDERS[holder](buf.sample(8))
+    snapshot = [np.array(x, copy=True) for x in (held if isinstance(held, (tuple, list)) else [held])]
+    for _ in range(5):
+        buf.sample(8)
+    now = held if isinstance(held, (tuple, list)) else [held]
+    for x, y in zip(now, snapshot, strict=True):
+        np.testing.assert_array_equal(np.asarray(x), y)
+
+
+def test_weakly_held_or_modified_arrays_are_never_refilled():
+    import weakref
+
+    buf = filled_for_reuse()
+    b = buf.sample(8)
+    ref = weakref.ref(b.obs)
+    before = b.obs.copy()
+    del b
+    b2 = buf.sample(8)
+    # the weakly referenced array was let go, not refilled under the weak reference
+    assert ref() is None or (ref() is not b2.obs and np.array_equal(ref(), before))
+    b2.reward.flags.writeable = False
+    b2.discount.shape = (2, 4)
+    del b2
+    b3 = buf.sample(8)
+    assert b3.reward.flags.writeable and b3.discount.shape == (8,)
+
+
+def test_torch_tensor_keeps_its_batch():
+    torch = pytest.importorskip("torch")
+    buf = filled_for_reuse()
+    t = torch.from_numpy(buf.sample(8).obs)
+    before = t.clone()
+    for _ in range(3):
+        buf.sample(8)
+    assert torch.equal(t, before)
