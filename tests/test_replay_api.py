@@ -288,6 +288,10 @@ def test_update_priorities_call_shapes():
     buf.update_priorities(indices=np.array([1]), priorities=np.array([2.5]))
     buf.update_priorities(np.array([2]), priorities=[3.5])
     assert buf.state_dict()["priorities"][:4].tolist() == [2.0, 3.0, 4.0, 1.0]
+    # other integer / real dtypes and strided arrays are converted, not rejected
+    buf.update_priorities(np.array([3, 0], np.uint32), np.array([4.5, 0.5], np.float32))
+    buf.update_priorities(np.array([9, 1, 9, 2])[1::2], np.array([5.5, 0.0, 6.5, 0.0])[::2])
+    assert buf.state_dict()["priorities"][:4].tolist() == [1.0, 6.0, 7.0, 5.0]
     for args, kwargs in [((np.arange(2),), {}), ((), {"indices": np.arange(2)}),
                          ((np.arange(2), np.ones(2)), {"priorities": np.ones(2)}),
                          ((np.arange(2),), {"prio": np.ones(2)})]:

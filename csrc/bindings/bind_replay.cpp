@@ -330,11 +330,13 @@ class PyReplay {
     if (ia.ndim() != 1) throw py::value_error("indices must be 1-D, got shape " + shape_str(ia));
     if (pa.ndim() != 1 || pa.shape(0) != ia.shape(0))
       throw py::value_error("priorities must have the shape of indices " + shape_str(ia) + ", got " + shape_str(pa));
-    py::array_t<std::int64_t, py::array::forcecast | py::array::c_style> iv(ia);
-    py::array_t<double, py::array::forcecast | py::array::c_style> pv(pa);
+    const py::array iv = contiguous_as<std::int64_t>(ia, i64_);
+    const py::array pv = contiguous_as<double>(pa, f64_);
     const py::ssize_t n = iv.shape(0);
+    const auto* idx = static_cast<const std::int64_t*>(iv.data());
+    const auto* prio = static_cast<const double*>(pv.data());
     for (py::ssize_t i = 0; i < n; ++i) {
-      const double p = pv.data()[i];
+      const double p = prio[i];
       if (!std::isfinite(p) || p < 0)
         throw py::value_error("priorities must be finite and >= 0, got " + py::str(py::float_(p)).cast<std::string>() +
                               " at position " + std::to_string(i));
@@ -343,9 +345,9 @@ class PyReplay {
       if (n >= kReleaseGilPriorities) {
         // Safe: iv/pv are local contiguous copies or views kept alive here.
         py::gil_scoped_release release;
-        mem_->update_priorities(iv.data(), pv.data(), n);
+        mem_->update_priorities(idx, prio, n);
       } else {
-        mem_->update_priorities(iv.data(), pv.data(), n);
+        mem_->update_priorities(idx, prio, n);
       }
     } catch (const replay::ArgumentError& e) {
       throw py::value_error(e.what());
@@ -353,6 +355,16 @@ class PyReplay {
   }
 
   static void set_batch_type(py::object t) { batch_type() = std::move(t); }
+
+  // a's values as a C-contiguous array of T (whose dtype is `dtype`): a itself
+  // when it already is one (the usual Batch.indices and float64 priorities),
+  // else a converted copy (numeric conversion is the documented contract here).
+  template <typename T>
+  static py::array contiguous_as(const py::array& a, const py::dtype& dtype) {
+    constexpr int kNeed = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+    if (proxy(a)->descr == dtype.ptr() && (proxy(a)->flags & kNeed) == kNeed) return a;
+    return py::array_t<T, py::array::forcecast | py::array::c_style>(a);
+  }
 
  private:
   static py::object& batch_type() {
@@ -435,7 +447,7 @@ class PyReplay {
   std::vector<py::ssize_t> obs_shape_, action_shape_, obs_num_envs_shape_, action_num_envs_shape_;
   const std::vector<py::ssize_t> no_shape_;
   py::dtype obs_dtype_, action_dtype_;
-  py::dtype f32_ = py::dtype::of<float>(), i64_ = py::dtype::of<std::int64_t>();
+  py::dtype f32_ = py::dtype::of<float>(), f64_ = py::dtype::of<double>(), i64_ = py::dtype::of<std::int64_t>();
   std::unique_ptr<ReplayMemory> mem_;
   py::object last_batch_;  // see sample(); only touched with the GIL held
   std::int64_t last_batch_size_ = 0;
