@@ -104,3 +104,25 @@ def test_truncated_foreign_and_corrupted_files(tmp_path):
             fastrl.ReplayBuffer.load(p)
     with pytest.raises(OSError):
         fastrl.ReplayBuffer.load(tmp_path / "missing.bin")
+
+
+@pytest.mark.parametrize("cls", [fastrl.ReplayBuffer, fastrl.PrioritizedReplayBuffer])
+def test_large_buffer_contents_and_round_trip(cls):
+    """A ring big enough for the huge-page-backed allocations (several MB): contents stay exact
+    through wrap-around and a state_dict round trip."""
+    envs, cap = 100, 90_000
+    buf = cls(cap, (4,), np.float32, num_envs=envs, seed=1)
+    rng = np.random.default_rng(0)
+    obs = rng.standard_normal((envs, 4)).astype(np.float32)
+    for t in range(1000):  # 100K transitions: wraps around
+        nxt = rng.standard_normal((envs, 4)).astype(np.float32)
+        term = rng.random(envs) < 0.01
+        buf.add(obs, np.full(envs, t), np.full(envs, t, np.float32), nxt, term, np.zeros(envs, bool))
+        obs = np.where(term[:, None], rng.standard_normal((envs, 4)).astype(np.float32), nxt)
+    b = buf.sample(4096)
+    np.testing.assert_array_equal(b.action, b.indices // envs)  # action t was added at step t
+    np.testing.assert_array_equal(b.reward, (b.indices // envs).astype(np.float32))
+    assert b.indices.min() >= 100_000 - cap
+    clone = cls(cap, (4,), np.float32, num_envs=envs, seed=2)
+    clone.load_state_dict(buf.state_dict())
+    assert_same([buf.sample(64) for _ in range(3)], [clone.sample(64) for _ in range(3)])
