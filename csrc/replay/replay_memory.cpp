@@ -318,6 +318,10 @@ const std::uint8_t* ReplayMemory::next_obs_src(const SlotMeta& boot) const {
 }
 
 namespace {
+// Rings smaller than this mostly stay in the caches between calls, where
+// prefetch_ahead() would cost more than it saves.
+constexpr std::size_t kSpeculateBytes = std::size_t{16} << 20;
+
 // Prefetches the cache lines of a row of up to 256 bytes; longer rows are
 // streamed by the hardware prefetcher once their copy starts.
 inline void prefetch_row(const std::uint8_t* p, std::size_t bytes) {
@@ -354,6 +358,47 @@ void ReplayMemory::pick_uniform(std::int32_t* picked, std::int64_t m) {
       prefetch_row(row(picked[i]), head_bytes);
     }
   }
+}
+
+// A uniform sample's picks depend only on the rng state, the batch size and
+// the written range, so a loop of sample calls can be followed ahead of time:
+// at the end of call k this requests the rows of call k + 2's picks, and the
+// rows that call k + 1's picks (requested at the end of call k - 1, cached by
+// now) will read next. Only loads of rows inside the ring are made and nothing
+// is written, so a wrong guess (an add that changed the written range, a
+// redraw, another batch size) costs time, never correctness, and is noticed at
+// the next call, which starts over.
+void ReplayMemory::prefetch_ahead(std::int64_t m) {
+  const std::uint64_t filled = std::min<std::uint64_t>(write_count_, static_cast<std::uint64_t>(cfg_.capacity));
+  const std::size_t head_bytes = sizeof(SlotMeta) + frame_bytes_ + cfg_.action_bytes;
+  Rng ahead = rng_;
+  if (spec_m_ == m && spec_filled_ == filled && spec_state_ == rng_.state()) {
+    // Call k + 1 will pick spec_picks_: request their bootstrap rows (n_step
+    // > 1) or next observations (n_step == 1, where the slot bootstraps itself).
+    for (std::int64_t i = 0; i < m; ++i) {
+      const std::int32_t s = spec_picks_[i];
+      const SlotMeta& sm = meta(s);
+      if (sm.valid_pos < 0) continue;
+      if (sm.boot == s) {
+        prefetch_row(next_obs_src(sm), cfg_.obs_bytes);
+      } else {
+        __builtin_prefetch(row(sm.boot));
+      }
+    }
+    ahead.set_state(spec_after_);
+  } else {
+    // No usable guess for call k + 1: request its rows now.
+    for (std::int64_t i = 0; i < m; ++i) prefetch_row(row(static_cast<std::int32_t>(ahead.below(filled))), head_bytes);
+  }
+  // Call k + 2 starts where call k + 1's draws end (without redraws).
+  spec_state_ = ahead.state();
+  for (std::int64_t i = 0; i < m; ++i) {
+    spec_picks_[i] = static_cast<std::int32_t>(ahead.below(filled));
+    prefetch_row(row(spec_picks_[i]), head_bytes);
+  }
+  spec_after_ = ahead.state();
+  spec_m_ = m;
+  spec_filled_ = filled;
 }
 
 void ReplayMemory::sample(std::int64_t batch_size, double beta, const BatchOut& out) {
@@ -441,6 +486,9 @@ void ReplayMemory::sample(std::int64_t batch_size, double beta, const BatchOut& 
         copy_next_obs(sm.boot, out.next_obs + b * obs_bytes);
       }
     }
+    if (!cfg_.prioritized && batch_size <= kChunk && cfg_.frame_stack == 1 && rows_.size() >= kSpeculateBytes &&
+        2 * valid_.size() >= std::min<std::uint64_t>(write_count_, static_cast<std::uint64_t>(cfg_.capacity)))
+      prefetch_ahead(batch_size);
     if (cfg_.prioritized && beta != 0.0) {
       // w_i = (N P(i))**-beta / max_j (N P(j))**-beta = (p_i / p_min)**-beta.
       // float32 pow: the weights are float32, and powf of the rounded ratio
@@ -601,6 +649,7 @@ void ReplayMemory::set_state(State st) {
   max_leaf_ = 0.0;
   set_max_priority(st.max_priority);
   rng_.set_state(st.rng);
+  spec_m_ = 0;
   for (std::size_t s = 0; s < st.slots.size(); ++s) {
     const auto i = static_cast<std::int32_t>(s);
     const Slot& slot = st.slots[s];

@@ -173,6 +173,8 @@ class ReplayMemory {
   const std::uint8_t* next_obs_src(const SlotMeta& boot) const;
   // Draws m sampleable slots uniformly (see sample()).
   void pick_uniform(std::int32_t* picked, std::int64_t m);
+  // Prefetches for the next uniform sample calls of m (see sample()).
+  void prefetch_ahead(std::int64_t m);
 
   // Row s of the ring: its SlotMeta, then its frame, then its action.
   std::uint8_t* row(std::int32_t s) { return rows_.data() + static_cast<std::size_t>(s) * row_bytes_; }
@@ -218,6 +220,15 @@ class ReplayMemory {
   std::vector<std::uint64_t> win_id_;
   std::vector<double> win_acc_;
   SumTree tree_;
+
+  // Speculative prefetch state of prefetch_ahead(): the picks predicted for
+  // the next call, assuming it starts from rng state spec_state_ with the same
+  // batch size and written range; spec_after_ is the rng state after them.
+  std::int32_t spec_picks_[64];
+  std::int64_t spec_m_ = 0;
+  std::uint64_t spec_filled_ = 0;
+  Rng::State spec_state_{};
+  Rng::State spec_after_{};
 };
 
 // Bytes of one ring row: SlotMeta, frame and action, rounded up to 8 bytes
