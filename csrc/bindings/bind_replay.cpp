@@ -253,13 +253,12 @@ class PyReplay {
       batch = std::move(last_batch_);
     } else {
       last_batch_ = py::object();
-      PyObject* fields[7] = {new_array(obs_dtype_, b, obs_shape_).release().ptr(),
-                             new_array(action_dtype_, b, action_shape_).release().ptr(),
-                             new_array(f32_, b, {}).release().ptr(),
-                             new_array(obs_dtype_, b, obs_shape_).release().ptr(),
-                             new_array(f32_, b, {}).release().ptr(),
-                             new_array(i64_, b, {}).release().ptr(),
-                             new_array(f32_, b, {}).release().ptr()};
+      py::object arrays[7] = {new_array(obs_dtype_, b, obs_shape_), new_array(action_dtype_, b, action_shape_),
+                              new_array(f32_, b, {}),                new_array(obs_dtype_, b, obs_shape_),
+                              new_array(f32_, b, {}),                new_array(i64_, b, {}),
+                              new_array(f32_, b, {})};
+      PyObject* fields[7];
+      for (int i = 0; i < 7; ++i) fields[i] = arrays[i].release().ptr();
       batch = make_batch(fields);
     }
     PyObject* const* f = &PyTuple_GET_ITEM(batch.ptr(), 0);
