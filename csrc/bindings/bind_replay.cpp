@@ -238,40 +238,20 @@ class PyReplay {
   // Arrays are made with numpy's C API and the Batch is filled in place: at a
   // few microseconds per call, pybind11's generic array and tuple helpers would
   // cost as much as the gather itself.
-  //
-  // The buffer keeps the Batch it returned last. When the next call finds that
-  // nobody else holds that Batch or any of its arrays any more (a typical loop
-  // drops each batch before sampling the next), it refills those arrays and
-  // returns the same Batch: creating and freeing seven arrays and a tuple costs
-  // about as much as the whole gather of a small batch. Anything that can still
-  // see the arrays (a reference, a view, a torch tensor, a memoryview, a weak
-  // reference) prevents the reuse, so no caller ever sees a batch change.
   py::object sample(py::handle batch_size, double beta) {
     const std::int64_t b = check_batch_size(batch_size);
-    py::object batch;
-    if (reusable(b)) {
-      batch = std::move(last_batch_);
-    } else {
-      last_batch_ = py::object();
-      py::object arrays[7] = {new_array(obs_dtype_, b, obs_shape_), new_array(action_dtype_, b, action_shape_),
-                              new_array(f32_, b, {}),                new_array(obs_dtype_, b, obs_shape_),
-                              new_array(f32_, b, {}),                new_array(i64_, b, {}),
-                              new_array(f32_, b, {})};
-      PyObject* fields[7];
-      for (int i = 0; i < 7; ++i) fields[i] = arrays[i].release().ptr();
-      batch = make_batch(fields);
-    }
-    PyObject* const* f = &PyTuple_GET_ITEM(batch.ptr(), 0);
-    replay::BatchOut out{data_of<std::uint8_t>(f[0]), data_of<std::uint8_t>(f[1]), data_of<float>(f[2]),
-                         data_of<std::uint8_t>(f[3]), data_of<float>(f[4]),        data_of<std::int64_t>(f[5]),
-                         data_of<float>(f[6])};
+    py::object obs = new_array(obs_dtype_, b, obs_shape_), next_obs = new_array(obs_dtype_, b, obs_shape_);
+    py::object action = new_array(action_dtype_, b, action_shape_);
+    py::object reward = new_array(f32_, b, {}), discount = new_array(f32_, b, {}), weights = new_array(f32_, b, {});
+    py::object indices = new_array(i64_, b, {});
+    replay::BatchOut out{data_of<std::uint8_t>(obs), data_of<std::uint8_t>(action), data_of<float>(reward),
+                         data_of<std::uint8_t>(next_obs), data_of<float>(discount), data_of<std::int64_t>(indices),
+                         data_of<float>(weights)};
     run_sample(b, beta, out);
-#ifndef Py_GIL_DISABLED
-    // Reference counts tell "nobody else holds it" only with a GIL.
-    last_batch_ = batch;
-    last_batch_size_ = b;
-#endif
-    return batch;
+    PyObject* fields[7] = {obs.release().ptr(),      action.release().ptr(),  reward.release().ptr(),
+                           next_obs.release().ptr(), discount.release().ptr(), indices.release().ptr(),
+                           weights.release().ptr()};
+    return make_batch(fields);
   }
 
   // Fills caller-owned arrays (checked in fastrl/replay.py; re-checked here
@@ -371,46 +351,6 @@ class PyReplay {
     return *t;
   }
 
-  // numpy's array object up to its weak-reference list (the layout is part of
-  // numpy's ABI, unchanged from 1.x to 2.x).
-  struct ArrayHead {
-    PyObject_HEAD
-    char* data;
-    int nd;
-    Py_intptr_t* dimensions;
-    Py_intptr_t* strides;
-    PyObject* base;
-    PyObject* descr;
-    int flags;
-    PyObject* weakreflist;
-  };
-
-  // Whether last_batch_ can be refilled for a batch of b: held by this buffer
-  // only, and each array held by the Batch only, unchanged since we made it
-  // (dtype, shape, flags: an owner could have changed those before letting go).
-  bool reusable(std::int64_t b) const {
-    if (!last_batch_ || last_batch_size_ != b || Py_REFCNT(last_batch_.ptr()) != 1) return false;
-    const PyObject* type = batch_type() ? batch_type().ptr() : reinterpret_cast<PyObject*>(&PyTuple_Type);
-    if (reinterpret_cast<PyObject*>(Py_TYPE(last_batch_.ptr())) != type) return false;
-    const py::dtype* dtypes[7] = {&obs_dtype_, &action_dtype_, &f32_, &obs_dtype_, &f32_, &i64_, &f32_};
-    const std::vector<py::ssize_t>* shapes[7] = {&obs_shape_, &action_shape_, &no_shape_, &obs_shape_,
-                                                 &no_shape_,  &no_shape_,     &no_shape_};
-    constexpr int kFlags = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_OWNDATA_ |
-                           py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
-    auto* array_type = py::detail::npy_api::get().PyArray_Type_;
-    for (int i = 0; i < 7; ++i) {
-      PyObject* a = PyTuple_GET_ITEM(last_batch_.ptr(), i);
-      if (Py_REFCNT(a) != 1 || Py_TYPE(a) != array_type) return false;
-      const auto* h = reinterpret_cast<const ArrayHead*>(a);
-      if (h->descr != dtypes[i]->ptr() || h->base != nullptr || h->weakreflist != nullptr ||
-          (h->flags & kFlags) != kFlags || h->nd != static_cast<int>(shapes[i]->size()) + 1 || h->dimensions[0] != b)
-        return false;
-      for (std::size_t d = 0; d < shapes[i]->size(); ++d)
-        if (h->dimensions[d + 1] != (*shapes[i])[d]) return false;
-    }
-    return true;
-  }
-
   // Builds Batch(*fields) (a NamedTuple, i.e. a tuple subclass) without running
   // Python code; steals the seven references.
   static py::object make_batch(PyObject* const* fields) {
@@ -439,17 +379,14 @@ class PyReplay {
   }
 
   template <typename T>
-  static T* data_of(PyObject* a) {
+  static T* data_of(const py::object& a) {
     return reinterpret_cast<T*>(proxy(a)->data);
   }
 
   std::vector<py::ssize_t> obs_shape_, action_shape_, obs_num_envs_shape_, action_num_envs_shape_;
-  const std::vector<py::ssize_t> no_shape_;
   py::dtype obs_dtype_, action_dtype_;
   py::dtype f32_ = py::dtype::of<float>(), f64_ = py::dtype::of<double>(), i64_ = py::dtype::of<std::int64_t>();
   std::unique_ptr<ReplayMemory> mem_;
-  py::object last_batch_;  // see sample(); only touched with the GIL held
-  std::int64_t last_batch_size_ = 0;
 
  public:
   py::dict state();
