@@ -216,22 +216,13 @@ class ReplayBuffer(_core._ReplayCore):
         """Number of envs added together."""
         return self._config["num_envs"]
 
-    def sample(
+    # ``sample(batch_size, *, out=None, as_torch=False, pin_memory=None)`` is a C++ method that
+    # serves plain calls itself and hands any other call to ``_sample_slow``; see its docstring.
+    sample = _core._ReplayCore._uniform_sample
+
+    def _sample_slow(
         self, batch_size: int, *, out: Batch | None = None, as_torch: bool = False, pin_memory: bool | None = None
     ) -> Batch:
-        """Samples ``batch_size`` transitions uniformly (with replacement) among the sampleable ones.
-
-        Args:
-            batch_size: 1 <= batch_size <= len(self), else ValueError.
-            out: a Batch of preallocated C-contiguous arrays (numpy, or torch CPU tensors with
-                ``as_torch=True``) of the right shapes/dtypes to gather into; returned filled.
-            as_torch: return torch CPU tensors instead of numpy arrays.
-            pin_memory: with ``as_torch``, gather into pinned host memory (default: whether CUDA is
-                available), ready for ``batch.to("cuda")``.
-
-        Returns:
-            Batch(obs, action, reward, next_obs, discount, indices, weights); weights are ones.
-        """
         if out is None and not as_torch:
             return self._sample(batch_size, 0.0)
         return self._sample_general(batch_size, 0.0, out, as_torch, pin_memory)
@@ -403,34 +394,20 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         super().__init__(capacity, obs_shape, obs_dtype, action_shape, action_dtype, num_envs, n_step, gamma,
                          frame_stack, seed, alpha=alpha, eps=eps)
 
-    def sample(  # type: ignore[override]
+    # ``sample(batch_size, beta=0.4, *, out=None, as_torch=False, pin_memory=None)`` and
+    # ``update_priorities(indices, priorities)`` are C++ methods (see their docstrings); sample
+    # hands calls other than ``sample(batch_size[, beta])`` with a float beta to ``_sample_slow``.
+    sample = _core._ReplayCore._prioritized_sample
+    update_priorities = _core._ReplayCore._update_priorities
+
+    def _sample_slow(  # type: ignore[override]
         self, batch_size: int, beta: float = 0.4, *, out: Batch | None = None, as_torch: bool = False,
         pin_memory: bool | None = None,
     ) -> Batch:
-        """Samples ``batch_size`` transitions by priority (stratified); see the class docstring.
-
-        ``beta >= 0`` is the importance-sampling exponent (0: weights of one, 1: full correction).
-        Other arguments as ``ReplayBuffer.sample``.
-        """
-        if not (isinstance(beta, float) and 0.0 <= beta < math.inf):
-            beta = _real_arg(beta, "beta", 0.0)
+        beta = _real_arg(beta, "beta", 0.0)
         if out is None and not as_torch:
             return self._sample(batch_size, beta)
         return self._sample_general(batch_size, beta, out, as_torch, pin_memory)
-
-    def update_priorities(self, indices: Any, priorities: Any) -> None:
-        """Sets the priority of sampled transitions.
-
-        Args:
-            indices: ``(B,)`` integer array, ``Batch.indices`` of an earlier sample.
-            priorities: ``(B,)`` real array, finite and >= 0 (typically ``|td_error|``); stored as
-                ``(priority + eps) ** alpha``.
-
-        Indices whose slot was overwritten since the sample are ignored (their transition is gone).
-        NaN, infinite or negative priorities, and indices this buffer never handed out, raise
-        ValueError before anything is changed. For a repeated index the last priority wins.
-        """
-        self._update_priorities(indices, priorities)
 
 
 def _checked_out(out: Any) -> tuple[Any, ...]:

@@ -197,3 +197,31 @@ def test_same_seed_same_samples():
     a, b = make(), make()
     for _ in range(5):
         np.testing.assert_array_equal(a.sample(16).indices, b.sample(16).indices)
+
+
+@pytest.mark.parametrize(("capacity", "n_step", "steps"), [(40, 4, 37), (14, 4, 11), (12, 3, 11), (30, 1, 12)])
+def test_uniform_over_sampleable_slots_with_open_windows(capacity, n_step, steps):
+    """Open n-step windows and unwritten slots are never sampled and the rest are equally likely,
+    whether most written slots are sampleable (drawn among slots with redraws) or not (drawn from
+    the list of sampleable ones)."""
+    num_envs = 3
+    buf = fastrl.ReplayBuffer(capacity, (1,), np.float32, num_envs=num_envs, n_step=n_step, gamma=0.5, seed=9)
+    for t in range(steps):
+        o = np.full((num_envs, 1), t, np.float32)
+        buf.add(o, np.zeros(num_envs, np.int64), np.ones(num_envs), o + 1, np.zeros(num_envs, bool),
+                np.zeros(num_envs, bool))
+    written = min(steps * num_envs, capacity)
+    live = set(range(steps * num_envs - written, steps * num_envs))
+    open_ids = set(range((steps - (n_step - 1)) * num_envs, steps * num_envs)) if n_step > 1 else set()
+    sampleable = sorted(live - open_ids)
+    assert len(buf) == len(sampleable)
+    total = np.zeros(steps * num_envs)
+    for _ in range(300):
+        total += np.bincount(buf.sample(len(sampleable)).indices, minlength=steps * num_envs)
+    assert set(np.flatnonzero(total).tolist()) == set(sampleable)
+    observed = total[sampleable]
+    expected = observed.sum() / len(sampleable)
+    dof = len(sampleable) - 1
+    # chi-square against uniform; bound: the 99.9% quantile (Wilson-Hilferty approximation)
+    bound = dof * (1 - 2 / (9 * dof) + 3.09 * (2 / (9 * dof)) ** 0.5) ** 3
+    assert ((observed - expected) ** 2 / expected).sum() < bound

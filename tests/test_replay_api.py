@@ -229,3 +229,80 @@ def test_one_writer_many_readers(prioritized):
     for key in a:
         if key not in ("rng_state", "priorities", "max_priority", "config"):
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_sample_call_shapes():
+    """sample is a C++ method with a fast path for plain calls; every call shape gives the same
+    batch as the plain one from the same RNG state, and anything unusual still gets a clear error."""
+    import inspect
+
+    def batches(cls, calls):
+        out = []
+        for call in calls:
+            buf = cls(16, (3,), np.float32, (2,), np.int32, num_envs=2, seed=3)
+            for _ in range(5):
+                buf.add(**good_args())
+            out.append(call(buf))
+        return out
+
+    uniform = batches(fastrl.ReplayBuffer, [lambda b: b.sample(4), lambda b: b.sample(batch_size=4),
+                                            lambda b: b.sample(np.int64(4)), lambda b: b.sample(4, out=None),
+                                            lambda b: b.sample(4, as_torch=False)])
+    prio = batches(fastrl.PrioritizedReplayBuffer,
+                   [lambda b: b.sample(4), lambda b: b.sample(4, 0.4), lambda b: b.sample(4, beta=0.4),
+                    lambda b: b.sample(batch_size=4, beta=0.4), lambda b: b.sample(4, np.float64(0.4)),
+                    lambda b: b.sample(4, beta=np.float32(0.4))])
+    for group in (uniform, prio):
+        for b in group[1:]:
+            for x, y in zip(group[0], b, strict=True):
+                np.testing.assert_array_equal(x, y)
+    buf = small()
+    for _ in range(3):
+        buf.add(**good_args())
+    with pytest.raises(TypeError):
+        buf.sample(4, 0.4)  # no beta for a uniform buffer
+    with pytest.raises(TypeError):
+        buf.sample(4, beta=0.4)
+    with pytest.raises(TypeError):
+        buf.sample()
+    with pytest.raises(TypeError, match="batch_size"):
+        buf.sample(True)
+    pbuf = fastrl.PrioritizedReplayBuffer(16, (1,), seed=0)
+    pbuf.add(np.zeros((1, 1), np.float32), np.array([0]), 0.0, np.zeros((1, 1), np.float32), True, False)
+    assert pbuf.sample(1, 1).weights.tolist() == [1.0]  # an int beta goes through the slow path
+    with pytest.raises(ValueError, match="beta"):
+        pbuf.sample(1, beta=-1.0)
+    with pytest.raises(TypeError, match="beta"):
+        pbuf.sample(1, beta="0.4")
+    assert list(inspect.signature(fastrl.PrioritizedReplayBuffer.sample).parameters)[:3] == ["self", "batch_size",
+                                                                                            "beta"]
+    assert "uniformly" in fastrl.ReplayBuffer.sample.__doc__
+
+
+def test_update_priorities_call_shapes():
+    buf = fastrl.PrioritizedReplayBuffer(8, (1,), seed=0, alpha=1.0, eps=0.5)
+    for t in range(4):
+        o = np.full((1, 1), t, np.float32)
+        buf.add(o, np.array([t]), 0.0, o, True, False)
+    buf.update_priorities(np.array([0]), np.array([1.5]))
+    buf.update_priorities(indices=np.array([1]), priorities=np.array([2.5]))
+    buf.update_priorities(np.array([2]), priorities=[3.5])
+    assert buf.state_dict()["priorities"][:4].tolist() == [2.0, 3.0, 4.0, 1.0]
+    # other integer / real dtypes and strided arrays are converted, not rejected
+    buf.update_priorities(np.array([3, 0], np.uint32), np.array([4.5, 0.5], np.float32))
+    buf.update_priorities(np.array([9, 1, 9, 2])[1::2], np.array([5.5, 0.0, 6.5, 0.0])[::2])
+    assert buf.state_dict()["priorities"][:4].tolist() == [1.0, 6.0, 7.0, 5.0]
+    for args, kwargs in [((np.arange(2),), {}), ((), {"indices": np.arange(2)}),
+                         ((np.arange(2), np.ones(2)), {"priorities": np.ones(2)}),
+                         ((np.arange(2),), {"prio": np.ones(2)})]:
+        with pytest.raises(TypeError, match="update_priorities"):
+            buf.update_priorities(*args, **kwargs)
+
+
+def test_uninitialized_buffer_raises():
+    buf = fastrl.ReplayBuffer.__new__(fastrl.ReplayBuffer)
+    with pytest.raises(TypeError, match="initialized"):
+        buf.sample(1)
+    pbuf = fastrl.PrioritizedReplayBuffer.__new__(fastrl.PrioritizedReplayBuffer)
+    with pytest.raises(TypeError, match="initialized"):
+        pbuf.update_priorities(np.arange(1), np.ones(1))

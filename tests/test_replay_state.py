@@ -104,3 +104,62 @@ def test_truncated_foreign_and_corrupted_files(tmp_path):
             fastrl.ReplayBuffer.load(p)
     with pytest.raises(OSError):
         fastrl.ReplayBuffer.load(tmp_path / "missing.bin")
+
+
+@pytest.mark.parametrize("cls", [fastrl.ReplayBuffer, fastrl.PrioritizedReplayBuffer])
+def test_large_buffer_contents_and_round_trip(cls):
+    """A ring big enough for the huge-page-backed allocations (several MB): contents stay exact
+    through wrap-around and a state_dict round trip."""
+    envs, cap = 100, 90_000
+    buf = cls(cap, (4,), np.float32, num_envs=envs, seed=1)
+    rng = np.random.default_rng(0)
+    obs = rng.standard_normal((envs, 4)).astype(np.float32)
+    for t in range(1000):  # 100K transitions: wraps around
+        nxt = rng.standard_normal((envs, 4)).astype(np.float32)
+        term = rng.random(envs) < 0.01
+        buf.add(obs, np.full(envs, t), np.full(envs, t, np.float32), nxt, term, np.zeros(envs, bool))
+        obs = np.where(term[:, None], rng.standard_normal((envs, 4)).astype(np.float32), nxt)
+    b = buf.sample(4096)
+    np.testing.assert_array_equal(b.action, b.indices // envs)  # action t was added at step t
+    np.testing.assert_array_equal(b.reward, (b.indices // envs).astype(np.float32))
+    assert b.indices.min() >= 100_000 - cap
+    clone = cls(cap, (4,), np.float32, num_envs=envs, seed=2)
+    clone.load_state_dict(buf.state_dict())
+    assert_same([buf.sample(64) for _ in range(3)], [clone.sample(64) for _ in range(3)])
+
+
+def test_speculative_prefetch_never_changes_samples():
+    """A ring above the size where uniform sample() prefetches for its next calls: samples are
+    exact, equal those of a restored copy (which starts without a guess), and stay exact when
+    adds, other batch sizes and redraws make the guesses wrong."""
+    envs, cap = 100, 270_000  # 270K rows of 64 bytes: over the 16 MiB threshold
+    buf = fastrl.ReplayBuffer(cap, (4,), np.float32, num_envs=envs, n_step=2, gamma=0.5, seed=4)
+    rng = np.random.default_rng(1)
+    obs = rng.integers(0, 10**6, (envs, 4)).astype(np.float32)  # integers: obs + 1 + 1 == obs + 2 exactly
+
+    def add(t):
+        nonlocal obs
+        nxt = obs + 1
+        term = rng.random(envs) < 0.02
+        buf.add(obs, np.full(envs, t), np.ones(envs, np.float32), nxt, term, np.zeros(envs, bool))
+        obs = np.where(term[:, None], rng.integers(0, 10**6, (envs, 4)).astype(np.float32), nxt)
+
+    for t in range(cap // envs):
+        add(t)
+    clone = fastrl.ReplayBuffer(cap, (4,), np.float32, num_envs=envs, n_step=2, gamma=0.5, seed=5)
+    for _ in range(5):  # prime the guesses of buf only
+        buf.sample(32)
+    clone.load_state_dict(buf.state_dict())
+    for step in range(60):
+        size = 32 if step % 10 else 17
+        a, b = buf.sample(size), clone.sample(size)
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(a.action, a.indices // envs)
+        # one step ahead at most (n_step 2, an episode end may stop it after one): next_obs - obs is 1 or 2
+        assert np.all((a.next_obs - a.obs == 1) | (a.next_obs - a.obs == 2))
+    for t in range(cap // envs, cap // envs + 5):  # adds between samples (overwriting guessed rows)
+        add(t)
+        b = buf.sample(32)
+        np.testing.assert_array_equal(b.action, b.indices // envs)
+        assert b.indices.min() >= (t + 1) * envs - cap

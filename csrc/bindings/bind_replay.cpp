@@ -8,6 +8,8 @@
 #include <pybind11/stl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -29,6 +31,9 @@ using replay::ReplayMemory;
 // of copying the C++ work is shorter than that, and holding the GIL does not
 // delay other threads measurably. The per-buffer mutex makes both paths safe.
 constexpr std::size_t kReleaseGilBytes = 4096;
+// The same trade-off for update_priorities: a tree update is a few tens of
+// nanoseconds per index.
+constexpr py::ssize_t kReleaseGilPriorities = 256;
 
 py::detail::PyArray_Proxy* proxy(py::handle h) { return py::detail::array_proxy(h.ptr()); }
 
@@ -304,25 +309,41 @@ class PyReplay {
     if (ia.ndim() != 1) throw py::value_error("indices must be 1-D, got shape " + shape_str(ia));
     if (pa.ndim() != 1 || pa.shape(0) != ia.shape(0))
       throw py::value_error("priorities must have the shape of indices " + shape_str(ia) + ", got " + shape_str(pa));
-    py::array_t<std::int64_t, py::array::forcecast | py::array::c_style> iv(ia);
-    py::array_t<double, py::array::forcecast | py::array::c_style> pv(pa);
+    const py::array iv = contiguous_as<std::int64_t>(ia, i64_);
+    const py::array pv = contiguous_as<double>(pa, f64_);
     const py::ssize_t n = iv.shape(0);
+    const auto* idx = static_cast<const std::int64_t*>(iv.data());
+    const auto* prio = static_cast<const double*>(pv.data());
     for (py::ssize_t i = 0; i < n; ++i) {
-      const double p = pv.data()[i];
+      const double p = prio[i];
       if (!std::isfinite(p) || p < 0)
         throw py::value_error("priorities must be finite and >= 0, got " + py::str(py::float_(p)).cast<std::string>() +
                               " at position " + std::to_string(i));
     }
     try {
-      // Safe: iv/pv are local contiguous copies or views kept alive here.
-      py::gil_scoped_release release;
-      mem_->update_priorities(iv.data(), pv.data(), n);
+      if (n >= kReleaseGilPriorities) {
+        // Safe: iv/pv are local contiguous copies or views kept alive here.
+        py::gil_scoped_release release;
+        mem_->update_priorities(idx, prio, n);
+      } else {
+        mem_->update_priorities(idx, prio, n);
+      }
     } catch (const replay::ArgumentError& e) {
       throw py::value_error(e.what());
     }
   }
 
   static void set_batch_type(py::object t) { batch_type() = std::move(t); }
+
+  // a's values as a C-contiguous array of T (whose dtype is `dtype`): a itself
+  // when it already is one (the usual Batch.indices and float64 priorities),
+  // else a converted copy (numeric conversion is the documented contract here).
+  template <typename T>
+  static py::array contiguous_as(const py::array& a, const py::dtype& dtype) {
+    constexpr int kNeed = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+    if (proxy(a)->descr == dtype.ptr() && (proxy(a)->flags & kNeed) == kNeed) return a;
+    return py::array_t<T, py::array::forcecast | py::array::c_style>(a);
+  }
 
  private:
   static py::object& batch_type() {
@@ -364,7 +385,7 @@ class PyReplay {
 
   std::vector<py::ssize_t> obs_shape_, action_shape_, obs_num_envs_shape_, action_num_envs_shape_;
   py::dtype obs_dtype_, action_dtype_;
-  py::dtype f32_ = py::dtype::of<float>(), i64_ = py::dtype::of<std::int64_t>();
+  py::dtype f32_ = py::dtype::of<float>(), f64_ = py::dtype::of<double>(), i64_ = py::dtype::of<std::int64_t>();
   std::unique_ptr<ReplayMemory> mem_;
 
  public:
@@ -493,10 +514,217 @@ void PyReplay::set_state(const py::dict& d) {
   }
 }
 
+// ---- raw entry points for the per-step calls ---------------------------------------
+//
+// sample(32) of a small buffer takes well under a microsecond of C++ work, so the
+// generic call machinery around it (a Python method forwarding to a pybind11
+// method, pybind11's argument dispatcher) would cost as much again. The public
+// `sample` and `update_priorities` are therefore plain CPython METH_FASTCALL
+// methods: the usual call shapes are parsed here, and anything else (out=,
+// as_torch=, an unusual beta) is forwarded to the Python method
+// `_sample_slow`, which validates it and documents the full signature.
+
+constexpr double kDefaultBeta = 0.4;  // PrioritizedReplayBuffer.sample's default, as in fastrl/replay.py
+
+// The C++ object behind `self` (an instance of _ReplayCore or a subclass: the
+// method descriptor has checked that much). Raises TypeError when __init__ did
+// not run.
+PyReplay& self_of(PyObject* self) {
+  auto* inst = reinterpret_cast<py::detail::instance*>(self);
+  py::detail::value_and_holder vh;
+  if (inst->simple_layout) {
+    // One pybind11 base only, so the first (and only) value is ours.
+    vh = inst->get_value_and_holder(nullptr, false);
+  } else {
+    static const py::detail::type_info* info = py::detail::get_type_info(typeid(PyReplay));
+    vh = inst->get_value_and_holder(info, false);
+  }
+  if (!vh.inst || !vh.holder_constructed() || vh.value_ptr() == nullptr)
+    throw py::type_error("the replay buffer was not initialized (its __init__ did not run)");
+  return *static_cast<PyReplay*>(vh.value_ptr());
+}
+
+// Runs f, turning C++ exceptions into a Python error and a null return.
+template <typename F>
+PyObject* guarded(F&& f) noexcept {
+  try {
+    return f();
+  } catch (py::error_already_set& e) {
+    e.restore();
+  } catch (const py::builtin_exception& e) {
+    e.set_error();
+  } catch (const replay::ArgumentError& e) {
+    PyErr_SetString(PyExc_ValueError, e.what());
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  }
+  return nullptr;
+}
+
+// self.<name>(*args, **kwargs) with the arguments exactly as received.
+PyObject* forward(PyObject* self, const char* name, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  const Py_ssize_t total = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
+  std::vector<PyObject*> stack(static_cast<std::size_t>(total + 1));
+  stack[0] = self;
+  std::copy(args, args + total, stack.begin() + 1);
+  py::str method(name);
+  return PyObject_VectorcallMethod(method.ptr(), stack.data(), static_cast<std::size_t>(nargs + 1), kwnames);
+}
+
+bool is_name(PyObject* key, const char* name) {
+  return PyUnicode_Check(key) && PyUnicode_CompareWithASCIIString(key, name) == 0;
+}
+
+PyObject* sample_entry(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  return guarded([&]() -> PyObject* {
+    PyReplay& r = self_of(self);
+    const bool prioritized = r.mem().config().prioritized;
+    const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    // Fast shapes: sample(batch_size), and for a prioritized buffer also
+    // sample(batch_size, beta) and sample(batch_size, beta=beta), with beta a
+    // finite non-negative float.
+    bool fast = nargs == 1 && nkw == 0;
+    double beta = prioritized ? kDefaultBeta : 0.0;
+    if (prioritized && nargs + nkw == 2 && (nargs == 2 || is_name(PyTuple_GET_ITEM(kwnames, 0), "beta"))) {
+      PyObject* b = args[1];
+      fast = PyFloat_CheckExact(b) && std::isfinite(PyFloat_AS_DOUBLE(b)) && PyFloat_AS_DOUBLE(b) >= 0.0;
+      if (fast) beta = PyFloat_AS_DOUBLE(b);
+    }
+    if (!fast) return forward(self, "_sample_slow", args, nargs, kwnames);
+    return r.sample(args[0], beta).release().ptr();
+  });
+}
+
+PyObject* update_priorities_entry(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  return guarded([&]() -> PyObject* {
+    PyReplay& r = self_of(self);
+    PyObject* indices = nullptr;
+    PyObject* priorities = nullptr;
+    const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs + nkw != 2 || nargs > 2)
+      throw py::type_error("update_priorities() takes 2 arguments (indices, priorities), got " +
+                           std::to_string(nargs + nkw));
+    PyObject* slots[2] = {nargs > 0 ? args[0] : nullptr, nargs > 1 ? args[1] : nullptr};
+    for (Py_ssize_t k = 0; k < nkw; ++k) {
+      PyObject* key = PyTuple_GET_ITEM(kwnames, k);
+      const int pos = is_name(key, "indices") ? 0 : is_name(key, "priorities") ? 1 : -1;
+      if (pos < 0 || slots[pos] != nullptr)
+        throw py::type_error("update_priorities() got an unexpected or repeated keyword argument '" +
+                             py::str(key).cast<std::string>() + "'");
+      slots[pos] = args[nargs + k];
+    }
+    indices = slots[0];
+    priorities = slots[1];
+    if (!r.mem().config().prioritized)
+      throw py::type_error("update_priorities needs a PrioritizedReplayBuffer");
+    r.update_priorities(indices, priorities);
+    Py_RETURN_NONE;
+  });
+}
+
+// Docstrings carry a text signature (the part before "--") for inspect.signature.
+PyMethodDef uniform_sample_def = {
+    "sample", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(sample_entry)),
+    METH_FASTCALL | METH_KEYWORDS,
+    "sample($self, /, batch_size, *, out=None, as_torch=False, pin_memory=None)\n--\n\n"
+    "Samples ``batch_size`` transitions uniformly (with replacement) among the sampleable ones.\n"
+    "\n"
+    "Args:\n"
+    "    batch_size: 1 <= batch_size <= len(self), else ValueError.\n"
+    "    out: a Batch of preallocated C-contiguous arrays (numpy, or torch CPU tensors with\n"
+    "        ``as_torch=True``) of the right shapes/dtypes to gather into; returned filled.\n"
+    "    as_torch: return torch CPU tensors instead of numpy arrays.\n"
+    "    pin_memory: with ``as_torch``, gather into pinned host memory (default: whether CUDA is\n"
+    "        available), ready for ``batch.to(\"cuda\")``.\n"
+    "\n"
+    "Returns:\n"
+    "    Batch(obs, action, reward, next_obs, discount, indices, weights); weights are ones.\n"};
+
+PyMethodDef prioritized_sample_def = {
+    "sample", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(sample_entry)),
+    METH_FASTCALL | METH_KEYWORDS,
+    "sample($self, /, batch_size, beta=0.4, *, out=None, as_torch=False, pin_memory=None)\n--\n\n"
+    "Samples ``batch_size`` transitions by priority (stratified); see the class docstring.\n"
+    "\n"
+    "``beta >= 0`` is the importance-sampling exponent (0: weights of one, 1: full correction):\n"
+    "``weights = (N P(i)) ** -beta / max_j (N P(j)) ** -beta`` (float32). Other arguments as\n"
+    "``ReplayBuffer.sample``.\n"};
+
+PyMethodDef update_priorities_def = {
+    "update_priorities", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(update_priorities_entry)),
+    METH_FASTCALL | METH_KEYWORDS,
+    "update_priorities($self, /, indices, priorities)\n--\n\n"
+    "Sets the priority of sampled transitions.\n"
+    "\n"
+    "Args:\n"
+    "    indices: ``(B,)`` integer array, ``Batch.indices`` of an earlier sample.\n"
+    "    priorities: ``(B,)`` real array, finite and >= 0 (typically ``|td_error|``); stored as\n"
+    "        ``(priority + eps) ** alpha``.\n"
+    "\n"
+    "Indices whose slot was overwritten since the sample are ignored (their transition is gone).\n"
+    "NaN, infinite or negative priorities, and indices this buffer never handed out, raise\n"
+    "ValueError before anything is changed. For a repeated index the last priority wins.\n"};
+
+// Adds a METH_FASTCALL method to cls under `attr` (its __name__ stays def.ml_name).
+void add_raw_method(py::handle cls, const char* attr, PyMethodDef* def) {
+  py::object descr = py::reinterpret_steal<py::object>(
+      PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), def));
+  if (!descr) throw py::error_already_set();
+  py::setattr(cls, attr, descr);
+}
+
+// ---- the bare sum tree, for tests against a simple reference -----------------------
+
+using F64Array = py::array_t<double, py::array::c_style | py::array::forcecast>;
+using I64Array = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
+
+void check_leaf(const replay::SumTree& t, std::int64_t leaf) {
+  if (leaf < 0 || leaf >= t.num_leaves())
+    throw py::value_error("leaf " + std::to_string(leaf) + " out of range [0, " + std::to_string(t.num_leaves()) + ")");
+}
+
+void register_sum_tree(py::module_& m) {
+  using replay::SumTree;
+  py::class_<SumTree>(m, "_SumTree", "The prioritized replay's sum/min tree alone (for tests).")
+      .def(py::init([](std::int64_t n) {
+             if (n < 1 || n > std::int64_t{0x7fffffff}) throw py::value_error("num_leaves must be in [1, 2**31)");
+             return SumTree(n);
+           }),
+           py::arg("num_leaves"))
+      .def_property_readonly("num_leaves", &SumTree::num_leaves)
+      .def_property_readonly("total", &SumTree::total)
+      .def_property_readonly("min", &SumTree::min)
+      .def("get", [](const SumTree& t, std::int64_t leaf) { check_leaf(t, leaf); return t.get(leaf); })
+      .def("set", [](SumTree& t, std::int64_t leaf, double v) { check_leaf(t, leaf); t.set(leaf, v); })
+      .def("clear", [](SumTree& t, std::int64_t leaf) { check_leaf(t, leaf); t.clear(leaf); })
+      .def("find", &SumTree::find, py::arg("mass"))
+      .def("set_many",
+           [](SumTree& t, const I64Array& leaves, const F64Array& values) {
+             if (leaves.ndim() != 1 || values.ndim() != 1 || leaves.shape(0) != values.shape(0))
+               throw py::value_error("leaves and values must be 1-D arrays of one length");
+             for (py::ssize_t i = 0; i < leaves.shape(0); ++i) check_leaf(t, leaves.data()[i]);
+             t.set_many(leaves.data(), values.data(), leaves.shape(0));
+           })
+      .def("find_many", [](const SumTree& t, const F64Array& mass) {
+        if (mass.ndim() != 1) throw py::value_error("mass must be 1-D");
+        I64Array out(mass.shape(0));
+        t.find_many(mass.data(), out.mutable_data(), mass.shape(0));
+        return out;
+      });
+}
+
 }  // namespace
 
 void register_replay(py::module_& m) {
-  py::class_<PyReplay>(m, "_ReplayCore", "C++ replay memory; use fastrl.ReplayBuffer.")
+  py::class_<PyReplay> cls(m, "_ReplayCore", "C++ replay memory; use fastrl.ReplayBuffer.");
+  // fastrl/replay.py installs these as ReplayBuffer.sample and
+  // PrioritizedReplayBuffer.sample / update_priorities.
+  add_raw_method(cls, "_uniform_sample", &uniform_sample_def);
+  add_raw_method(cls, "_prioritized_sample", &prioritized_sample_def);
+  add_raw_method(cls, "_update_priorities", &update_priorities_def);
+  cls
       .def(py::init<std::int64_t, std::vector<py::ssize_t>, py::dtype, std::vector<py::ssize_t>, py::dtype,
                     std::int64_t, std::int64_t, double, std::int64_t, std::uint64_t, bool, double, double>(),
            py::arg("capacity"), py::arg("obs_shape"), py::arg("obs_dtype"), py::arg("action_shape"),
@@ -525,13 +753,13 @@ void register_replay(py::module_& m) {
       .def("_sample_into", &PyReplay::sample_into, py::arg("batch_size"), py::arg("beta"), py::arg("obs"),
            py::arg("action"), py::arg("reward"), py::arg("next_obs"), py::arg("discount"), py::arg("indices"),
            py::arg("weights"))
-      .def("_update_priorities", &PyReplay::update_priorities, py::arg("indices"), py::arg("priorities"))
       .def("_state", &PyReplay::state)
       .def("_set_state", &PyReplay::set_state, py::arg("state"))
       .def("__len__", [](PyReplay& self) { return self.mem().size(); })
       .def_property_readonly("_write_count", [](PyReplay& self) { return self.mem().write_count(); })
       .def_property_readonly("capacity", [](PyReplay& self) { return self.mem().config().capacity; });
   m.def("_set_batch_type", &PyReplay::set_batch_type, py::arg("batch_type"));
+  register_sum_tree(m);
 }
 
 }  // namespace fastrl::bindings

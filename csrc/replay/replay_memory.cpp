@@ -1,9 +1,12 @@
 #include "replay/replay_memory.h"
 
+#include "replay/copy.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <new>
 
 namespace fastrl::replay {
 
@@ -24,12 +27,21 @@ bool add_ok(std::uint64_t a, std::uint64_t b, std::uint64_t& out) {
 
 }  // namespace
 
+std::size_t row_bytes(const Config& c) {
+  const std::size_t frame = c.obs_bytes / static_cast<std::size_t>(c.frame_stack);
+  const std::size_t bytes = sizeof(SlotMeta) + frame + c.action_bytes;
+  return bytes <= 64 ? 64 : (bytes + 7) & ~std::size_t{7};
+}
+
 std::uint64_t upfront_bytes(const Config& c) {
   const std::uint64_t cap = static_cast<std::uint64_t>(c.capacity);
   const std::uint64_t frame = c.obs_bytes / static_cast<std::uint64_t>(c.frame_stack);
   std::uint64_t per_slot = 0, total = 0, part = 0;
   if (!add_ok(frame, c.action_bytes, per_slot)) return 0;
-  if (!add_ok(per_slot, sizeof(Slot) + sizeof(std::int32_t) + (c.prioritized ? 32 : 0), per_slot)) return 0;
+  // + the row's SlotMeta and rounding, SlotLinks, the sampleable list, the trees.
+  if (!add_ok(per_slot, sizeof(SlotMeta) + 64 + sizeof(SlotLinks) + sizeof(std::int32_t) + (c.prioritized ? 32 : 0),
+              per_slot))
+    return 0;
   if (!mul_ok(cap, per_slot, total)) return 0;
   if (!mul_ok(static_cast<std::uint64_t>(c.num_envs), c.obs_bytes, part) || !add_ok(total, part, total)) return 0;
   return total;
@@ -42,9 +54,10 @@ ReplayMemory::ReplayMemory(const Config& config)
   gamma_pow_.resize(static_cast<std::size_t>(cfg_.n_step + 1));
   for (std::int64_t k = 0; k <= cfg_.n_step; ++k) gamma_pow_[k] = std::pow(cfg_.gamma, static_cast<double>(k));
   const auto cap = static_cast<std::size_t>(cfg_.capacity);
-  slots_.resize(cap);
-  frames_.resize(cap * frame_bytes_);
-  actions_.resize(cap * cfg_.action_bytes);
+  row_bytes_ = row_bytes(cfg_);
+  rows_.resize(cap * row_bytes_);
+  for (std::size_t s = 0; s < cap; ++s) new (rows_.data() + s * row_bytes_) SlotMeta{};
+  links_.resize(cap);
   heads_.resize(static_cast<std::size_t>(cfg_.num_envs) * cfg_.obs_bytes);
   valid_.reserve(cap);
   streams_.resize(static_cast<std::size_t>(cfg_.num_envs));
@@ -70,23 +83,23 @@ std::int64_t ReplayMemory::size() const {
 void ReplayMemory::frame_ptrs(std::int32_t s, const std::uint8_t** ptrs) const {
   const std::int64_t k = cfg_.frame_stack;
   std::int32_t cur = s;
-  ptrs[k - 1] = frames_.data() + static_cast<std::size_t>(cur) * frame_bytes_;
+  ptrs[k - 1] = frame_at(cur);
   for (std::int64_t m = 0; m < k - 1; ++m) {
-    const Slot& meta = slots_[cur];
-    if (meta.frame_pred < 0) {
+    const SlotLinks& link = links_[cur];
+    if (link.frame_pred < 0) {
       // Segment start: the remaining older frames come from its first stack.
-      const std::uint8_t* start = starts_.at(meta.start_ref);
+      const std::uint8_t* start = starts_.at(link.start_ref);
       for (std::int64_t j = 0; j <= k - 2 - m; ++j) ptrs[j] = start + static_cast<std::size_t>(j + m) * frame_bytes_;
       return;
     }
-    cur = meta.frame_pred;
-    ptrs[k - 2 - m] = frames_.data() + static_cast<std::size_t>(cur) * frame_bytes_;
+    cur = link.frame_pred;
+    ptrs[k - 2 - m] = frame_at(cur);
   }
 }
 
 void ReplayMemory::copy_obs(std::int32_t s, std::uint8_t* dst) const {
   if (cfg_.frame_stack == 1) {
-    std::memcpy(dst, frames_.data() + static_cast<std::size_t>(s) * frame_bytes_, frame_bytes_);
+    copy_row(dst, frame_at(s), frame_bytes_);
     return;
   }
   const std::uint8_t* ptrs[64];
@@ -101,16 +114,16 @@ void ReplayMemory::copy_obs(std::int32_t s, std::uint8_t* dst) const {
 }
 
 void ReplayMemory::copy_next_obs(std::int32_t s, std::uint8_t* dst) const {
-  const Slot& meta = slots_[s];
-  switch (meta.next_kind) {
+  const SlotMeta& m = meta(s);
+  switch (m.next_kind) {
     case kNextSlot:
-      copy_obs(meta.next_ref, dst);
+      copy_obs(m.next_ref, dst);
       break;
     case kNextSide:
-      std::memcpy(dst, side_.at(meta.next_ref), cfg_.obs_bytes);
+      std::memcpy(dst, side_.at(m.next_ref), cfg_.obs_bytes);
       break;
     default:
-      std::memcpy(dst, head(meta.next_ref), cfg_.obs_bytes);
+      std::memcpy(dst, head(m.next_ref), cfg_.obs_bytes);
       break;
   }
 }
@@ -124,25 +137,25 @@ void ReplayMemory::reroot(std::int32_t u) {
   frame_ptrs(u, ptrs.data());
   std::uint8_t* dst = starts_.at(id);
   for (std::int64_t j = 0; j < k - 1; ++j) std::memcpy(dst + j * frame_bytes_, ptrs[j], frame_bytes_);
-  slots_[u].frame_pred = -1;
-  slots_[u].start_ref = id;
+  links_[u].frame_pred = -1;
+  links_[u].start_ref = id;
 }
 
 // ---- sampleable list ----------------------------------------------------------
 
 void ReplayMemory::make_valid(std::int32_t s) {
-  slots_[s].valid_pos = static_cast<std::int32_t>(valid_.size());
+  meta(s).valid_pos = static_cast<std::int32_t>(valid_.size());
   valid_.push_back(s);
   if (cfg_.prioritized) tree_.set(s, max_leaf_);
 }
 
 void ReplayMemory::remove_valid(std::int32_t s) {
-  const std::int32_t pos = slots_[s].valid_pos;
+  const std::int32_t pos = meta(s).valid_pos;
   const std::int32_t last = valid_.back();
   valid_[pos] = last;
-  slots_[last].valid_pos = pos;
+  meta(last).valid_pos = pos;
   valid_.pop_back();
-  slots_[s].valid_pos = -1;
+  meta(s).valid_pos = -1;
   if (cfg_.prioritized) tree_.clear(s);
 }
 
@@ -150,10 +163,10 @@ void ReplayMemory::remove_valid(std::int32_t s) {
 
 void ReplayMemory::close_entry(std::int32_t env, std::int32_t j, std::int32_t boot, std::int64_t k, bool terminated) {
   const std::size_t w = static_cast<std::size_t>(env * cfg_.n_step + j);
-  Slot& meta = slots_[win_slot_[w]];
-  meta.reward = static_cast<float>(win_acc_[w]);
-  meta.discount = terminated ? 0.0f : static_cast<float>(gamma_pow_[k]);
-  meta.boot = boot;
+  SlotMeta& m = meta(win_slot_[w]);
+  m.reward = static_cast<float>(win_acc_[w]);
+  m.discount = terminated ? 0.0f : static_cast<float>(gamma_pow_[k]);
+  m.boot = boot;
   make_valid(win_slot_[w]);
 }
 
@@ -177,30 +190,32 @@ void ReplayMemory::close_all(std::int32_t env, std::int32_t boot, bool terminate
 // ---- add ----------------------------------------------------------------------------
 
 void ReplayMemory::evict(std::int32_t s) {
-  Slot& meta = slots_[s];
-  if (meta.valid_pos >= 0) {
+  SlotMeta& m = meta(s);
+  SlotLinks& link = links_[s];
+  if (m.valid_pos >= 0) {
     remove_valid(s);
   } else {
     // Still in its env's open window (as its oldest entry: older ones of the
     // same env were written, hence overwritten, first).
-    Stream& st = streams_[meta.env];
-    const std::size_t base = static_cast<std::size_t>(meta.env * cfg_.n_step);
+    Stream& st = streams_[link.env];
+    const std::size_t base = static_cast<std::size_t>(link.env * cfg_.n_step);
     for (std::int32_t j = 0; j < st.win_len; ++j) {
       if (win_slot_[base + j] == s) {
-        pop_front(meta.env, j + 1);
+        pop_front(link.env, j + 1);
         break;
       }
     }
   }
-  if (cfg_.frame_stack > 1 && meta.frame_succ >= 0) reroot(meta.frame_succ);
-  if (meta.next_kind == kNextSide) side_.release(meta.next_ref);
-  if (meta.start_ref >= 0) starts_.release(meta.start_ref);
-  Stream& st = streams_[meta.env];
+  if (cfg_.frame_stack > 1 && link.frame_succ >= 0) reroot(link.frame_succ);
+  if (m.next_kind == kNextSide) side_.release(m.next_ref);
+  if (link.start_ref >= 0) starts_.release(link.start_ref);
+  Stream& st = streams_[link.env];
   if (st.last_slot == s) {
     st.last_slot = -1;
     st.open = 0;
   }
-  meta = Slot{};
+  m = SlotMeta{};
+  link = SlotLinks{};
 }
 
 void ReplayMemory::add_one(std::int32_t env, const std::uint8_t* obs, const std::uint8_t* action, float reward,
@@ -208,15 +223,15 @@ void ReplayMemory::add_one(std::int32_t env, const std::uint8_t* obs, const std:
   const std::int64_t k = cfg_.frame_stack;
   const std::uint64_t id = write_count_;
   const auto s = static_cast<std::int32_t>(id % static_cast<std::uint64_t>(cfg_.capacity));
-  if (slots_[s].id != kEmpty) evict(s);
+  if (meta(s).id != kEmpty) evict(s);
 
   Stream& st = streams_[env];
   const std::int32_t prev = st.open ? st.last_slot : -1;
   bool frame_link = false;
   if (prev >= 0) {
     if (std::memcmp(obs, head(env), cfg_.obs_bytes) == 0) {
-      slots_[prev].next_kind = kNextSlot;
-      slots_[prev].next_ref = s;
+      meta(prev).next_kind = kNextSlot;
+      meta(prev).next_ref = s;
       // obs equals prev's next obs; it continues prev's frames if its older
       // k-1 frames are prev's newer k-1 frames.
       frame_link = k > 1;
@@ -229,33 +244,33 @@ void ReplayMemory::add_one(std::int32_t env, const std::uint8_t* obs, const std:
     } else {
       // The caller's obs does not continue the stream: keep prev's next obs
       // aside and end the open windows there, as at a truncation.
-      slots_[prev].next_kind = kNextSide;
-      slots_[prev].next_ref = side_.store(head(env));
+      meta(prev).next_kind = kNextSide;
+      meta(prev).next_ref = side_.store(head(env));
       close_all(env, prev, false);
     }
   }
 
-  Slot& meta = slots_[s];
-  meta.id = id;
-  meta.env = env;
+  SlotMeta& m = meta(s);
+  SlotLinks& link = links_[s];
+  m.id = id;
+  link.env = env;
   if (frame_link) {
-    meta.frame_pred = prev;
-    slots_[prev].frame_succ = s;
+    link.frame_pred = prev;
+    links_[prev].frame_succ = s;
   } else if (k > 1) {
-    meta.start_ref = starts_.store(obs);
+    link.start_ref = starts_.store(obs);
   }
-  std::memcpy(frames_.data() + static_cast<std::size_t>(s) * frame_bytes_, obs + (k - 1) * frame_bytes_,
-              frame_bytes_);
-  std::memcpy(actions_.data() + static_cast<std::size_t>(s) * cfg_.action_bytes, action, cfg_.action_bytes);
+  std::memcpy(frame_at(s), obs + (k - 1) * frame_bytes_, frame_bytes_);
+  std::memcpy(action_at(s), action, cfg_.action_bytes);
 
   const bool ended = terminated || truncated;
   if (ended) {
-    meta.next_kind = kNextSide;
-    meta.next_ref = side_.store(next_obs);
+    m.next_kind = kNextSide;
+    m.next_ref = side_.store(next_obs);
     st.open = 0;
   } else {
-    meta.next_kind = kNextHead;
-    meta.next_ref = env;
+    m.next_kind = kNextHead;
+    m.next_ref = env;
     std::memcpy(head(env), next_obs, cfg_.obs_bytes);
     st.open = 1;
   }
@@ -291,6 +306,101 @@ void ReplayMemory::add(const std::uint8_t* obs, const std::uint8_t* action, cons
 
 // ---- sample -------------------------------------------------------------------------
 
+const std::uint8_t* ReplayMemory::next_obs_src(const SlotMeta& boot) const {
+  switch (boot.next_kind) {
+    case kNextSlot:
+      return frame_at(boot.next_ref);
+    case kNextSide:
+      return side_.at(boot.next_ref);
+    default:
+      return head(boot.next_ref);
+  }
+}
+
+namespace {
+// Rings smaller than this mostly stay in the caches between calls, where
+// prefetch_ahead() would cost more than it saves.
+constexpr std::size_t kSpeculateBytes = std::size_t{16} << 20;
+
+// Prefetches the cache lines of a row of up to 256 bytes; longer rows are
+// streamed by the hardware prefetcher once their copy starts.
+inline void prefetch_row(const std::uint8_t* p, std::size_t bytes) {
+  const std::size_t end = bytes < 256 ? bytes : 256;
+  for (std::size_t off = 0; off < end; off += 64) __builtin_prefetch(p + off);
+  if (bytes > 0 && bytes <= 256) __builtin_prefetch(p + bytes - 1);  // a row may straddle one more line
+}
+}  // namespace
+
+void ReplayMemory::pick_uniform(std::int32_t* picked, std::int64_t m) {
+  const auto n = static_cast<std::uint64_t>(valid_.size());
+  const std::uint64_t filled = std::min<std::uint64_t>(write_count_, static_cast<std::uint64_t>(cfg_.capacity));
+  const std::size_t head_bytes = sizeof(SlotMeta) + frame_bytes_ + cfg_.action_bytes;
+  if (2 * n >= filled) {
+    // Most written slots are sampleable (all but the open n-step windows):
+    // draw written slots and redraw the few that are not sampleable. That is
+    // uniform over the sampleable slots, like drawing from valid_, but the
+    // first memory access of a pick is its own row instead of an entry of
+    // valid_ that then leads to the row, one dependent cache miss less.
+    for (std::int64_t i = 0; i < m; ++i) {
+      picked[i] = static_cast<std::int32_t>(rng_.below(filled));
+      prefetch_row(row(picked[i]), head_bytes);
+    }
+    for (std::int64_t i = 0; i < m; ++i)
+      while (meta(picked[i]).valid_pos < 0) picked[i] = static_cast<std::int32_t>(rng_.below(filled));
+  } else {
+    std::int64_t pos[64];
+    for (std::int64_t i = 0; i < m; ++i) {
+      pos[i] = static_cast<std::int64_t>(rng_.below(n));
+      __builtin_prefetch(&valid_[pos[i]]);
+    }
+    for (std::int64_t i = 0; i < m; ++i) {
+      picked[i] = valid_[pos[i]];
+      prefetch_row(row(picked[i]), head_bytes);
+    }
+  }
+}
+
+// A uniform sample's picks depend only on the rng state, the batch size and
+// the written range, so a loop of sample calls can be followed ahead of time:
+// at the end of call k this requests the rows of call k + 2's picks, and the
+// rows that call k + 1's picks (requested at the end of call k - 1, cached by
+// now) will read next. Only loads of rows inside the ring are made and nothing
+// is written, so a wrong guess (an add that changed the written range, a
+// redraw, another batch size) costs time, never correctness, and is noticed at
+// the next call, which starts over.
+void ReplayMemory::prefetch_ahead(std::int64_t m) {
+  const std::uint64_t filled = std::min<std::uint64_t>(write_count_, static_cast<std::uint64_t>(cfg_.capacity));
+  const std::size_t head_bytes = sizeof(SlotMeta) + frame_bytes_ + cfg_.action_bytes;
+  Rng ahead = rng_;
+  if (spec_m_ == m && spec_filled_ == filled && spec_state_ == rng_.state()) {
+    // Call k + 1 will pick spec_picks_: request their bootstrap rows (n_step
+    // > 1) or next observations (n_step == 1, where the slot bootstraps itself).
+    for (std::int64_t i = 0; i < m; ++i) {
+      const std::int32_t s = spec_picks_[i];
+      const SlotMeta& sm = meta(s);
+      if (sm.valid_pos < 0) continue;
+      if (sm.boot == s) {
+        prefetch_row(next_obs_src(sm), cfg_.obs_bytes);
+      } else {
+        __builtin_prefetch(row(sm.boot));
+      }
+    }
+    ahead.set_state(spec_after_);
+  } else {
+    // No usable guess for call k + 1: request its rows now.
+    for (std::int64_t i = 0; i < m; ++i) prefetch_row(row(static_cast<std::int32_t>(ahead.below(filled))), head_bytes);
+  }
+  // Call k + 2 starts where call k + 1's draws end (without redraws).
+  spec_state_ = ahead.state();
+  for (std::int64_t i = 0; i < m; ++i) {
+    spec_picks_[i] = static_cast<std::int32_t>(ahead.below(filled));
+    prefetch_row(row(spec_picks_[i]), head_bytes);
+  }
+  spec_after_ = ahead.state();
+  spec_m_ = m;
+  spec_filled_ = filled;
+}
+
 void ReplayMemory::sample(std::int64_t batch_size, double beta, const BatchOut& out) {
   std::lock_guard<std::mutex> lock(mutex_);
   const auto n = static_cast<std::int64_t>(valid_.size());
@@ -299,17 +409,20 @@ void ReplayMemory::sample(std::int64_t batch_size, double beta, const BatchOut& 
     throw ArgumentError("batch_size", "batch_size " + std::to_string(batch_size) + " exceeds the " +
                                           std::to_string(n) + " sampleable transitions");
   // The gather runs in stages over chunks of picks, each stage prefetching what
-  // the next one reads (pick -> slot metadata, frame, action -> bootstrap slot
-  // -> its next observation). With a large ring every step is a cache miss;
-  // staging makes the misses of one chunk overlap instead of queueing one
-  // after the other, which keeps sample time nearly flat in capacity.
+  // the next one reads (pick -> its row: metadata, frame, action -> bootstrap
+  // row -> its next observation). With a large ring every step is a cache
+  // miss; staging makes the misses of one chunk overlap instead of queueing
+  // one after the other, which keeps sample time nearly flat in capacity.
   constexpr std::int64_t kChunk = 64;
   std::int32_t picked[kChunk];
   std::int64_t leaf[kChunk];
   double mass[kChunk];
+  const std::uint8_t* next_src[kChunk];  // frame_stack == 1: where each next obs lies
   const double min_leaf = cfg_.prioritized ? tree_.min() : 1.0;
-  const std::uint8_t* const frames = frames_.data();
-  const std::uint8_t* const actions = actions_.data();
+  const std::size_t obs_bytes = cfg_.obs_bytes;
+  const std::size_t action_bytes = cfg_.action_bytes;
+  const std::size_t head_bytes = sizeof(SlotMeta) + frame_bytes_ + action_bytes;
+  const bool single_frame = cfg_.frame_stack == 1;
   for (std::int64_t i0 = 0; i0 < batch_size; i0 += kChunk) {
     const std::int64_t m = std::min(kChunk, batch_size - i0);
     if (cfg_.prioritized) {
@@ -321,46 +434,69 @@ void ReplayMemory::sample(std::int64_t batch_size, double beta, const BatchOut& 
         if (mass[i] >= total) mass[i] = std::nextafter(total, 0.0);
       }
       tree_.find_many(mass, leaf, m);
-      for (std::int64_t i = 0; i < m; ++i) picked[i] = static_cast<std::int32_t>(leaf[i]);
+      for (std::int64_t i = 0; i < m; ++i) {
+        picked[i] = static_cast<std::int32_t>(leaf[i]);
+        prefetch_row(row(picked[i]), head_bytes);
+      }
+    } else {
+      pick_uniform(picked, m);
+    }
+    // With n_step > 1 the bootstrap slot is another row (with n_step == 1 it is
+    // the slot itself).
+    for (std::int64_t i = 0; i < m; ++i) {
+      const std::int32_t boot = meta(picked[i]).boot;
+      if (boot != picked[i]) __builtin_prefetch(row(boot));
+    }
+    if (single_frame) {
+      for (std::int64_t i = 0; i < m; ++i) {
+        next_src[i] = next_obs_src(meta(meta(picked[i]).boot));
+        prefetch_row(next_src[i], obs_bytes);
+      }
+      for (std::int64_t i = 0; i < m; ++i) {
+        const std::int32_t s = picked[i];
+        const SlotMeta& sm = meta(s);
+        const std::int64_t b = i0 + i;
+        copy_row(out.obs + b * obs_bytes, frame_at(s), obs_bytes);
+        copy_row(out.action + b * action_bytes, action_at(s), action_bytes);
+        out.reward[b] = sm.reward;
+        out.discount[b] = sm.discount;
+        out.indices[b] = static_cast<std::int64_t>(sm.id);
+        copy_row(out.next_obs + b * obs_bytes, next_src[i], obs_bytes);
+      }
     } else {
       for (std::int64_t i = 0; i < m; ++i) {
-        leaf[i] = static_cast<std::int64_t>(rng_.below(static_cast<std::uint64_t>(n)));
-        __builtin_prefetch(&valid_[leaf[i]]);
+        const SlotMeta& boot = meta(meta(picked[i]).boot);
+        if (boot.next_kind == kNextSlot) {
+          __builtin_prefetch(row(boot.next_ref));
+          __builtin_prefetch(frame_at(boot.next_ref));
+          __builtin_prefetch(&links_[boot.next_ref]);
+        } else if (boot.next_kind == kNextSide) {
+          __builtin_prefetch(side_.at(boot.next_ref));
+        }
       }
-      for (std::int64_t i = 0; i < m; ++i) picked[i] = valid_[leaf[i]];
-    }
-    for (std::int64_t i = 0; i < m; ++i) {
-      const auto s = static_cast<std::size_t>(picked[i]);
-      __builtin_prefetch(&slots_[s]);
-      __builtin_prefetch(frames + s * frame_bytes_);
-      __builtin_prefetch(actions + s * cfg_.action_bytes);
-    }
-    for (std::int64_t i = 0; i < m; ++i) __builtin_prefetch(&slots_[slots_[picked[i]].boot]);
-    for (std::int64_t i = 0; i < m; ++i) {
-      const Slot& boot = slots_[slots_[picked[i]].boot];
-      if (boot.next_kind == kNextSlot) {
-        __builtin_prefetch(frames + static_cast<std::size_t>(boot.next_ref) * frame_bytes_);
-        if (cfg_.frame_stack > 1) __builtin_prefetch(&slots_[boot.next_ref]);
-      } else if (boot.next_kind == kNextSide) {
-        __builtin_prefetch(side_.at(boot.next_ref));
+      for (std::int64_t i = 0; i < m; ++i) {
+        const std::int32_t s = picked[i];
+        const SlotMeta& sm = meta(s);
+        const std::int64_t b = i0 + i;
+        copy_obs(s, out.obs + b * obs_bytes);
+        copy_row(out.action + b * action_bytes, action_at(s), action_bytes);
+        out.reward[b] = sm.reward;
+        out.discount[b] = sm.discount;
+        out.indices[b] = static_cast<std::int64_t>(sm.id);
+        copy_next_obs(sm.boot, out.next_obs + b * obs_bytes);
       }
     }
-    for (std::int64_t i = 0; i < m; ++i) {
-      const std::int32_t s = picked[i];
-      const Slot& meta = slots_[s];
-      const std::int64_t b = i0 + i;
-      copy_obs(s, out.obs + b * cfg_.obs_bytes);
-      std::memcpy(out.action + b * cfg_.action_bytes, actions + static_cast<std::size_t>(s) * cfg_.action_bytes,
-                  cfg_.action_bytes);
-      out.reward[b] = meta.reward;
-      out.discount[b] = meta.discount;
-      out.indices[b] = static_cast<std::int64_t>(meta.id);
-      copy_next_obs(meta.boot, out.next_obs + b * cfg_.obs_bytes);
-    }
-    if (cfg_.prioritized) {
-      // w_i = (N P(i))**-beta / max_j (N P(j))**-beta = (p_i / p_min)**-beta
+    if (!cfg_.prioritized && batch_size <= kChunk && cfg_.frame_stack == 1 && rows_.size() >= kSpeculateBytes &&
+        2 * valid_.size() >= std::min<std::uint64_t>(write_count_, static_cast<std::uint64_t>(cfg_.capacity)))
+      prefetch_ahead(batch_size);
+    if (cfg_.prioritized && beta != 0.0) {
+      // w_i = (N P(i))**-beta / max_j (N P(j))**-beta = (p_i / p_min)**-beta.
+      // float32 pow: the weights are float32, and powf of the rounded ratio
+      // stays within about one float32 ulp of the double formula at a fraction
+      // of the cost of a double pow.
+      const auto neg_beta = static_cast<float>(-beta);
       for (std::int64_t i = 0; i < m; ++i)
-        out.weights[i0 + i] = beta == 0.0 ? 1.0f : static_cast<float>(std::pow(tree_.get(picked[i]) / min_leaf, -beta));
+        out.weights[i0 + i] = std::pow(static_cast<float>(tree_.get(picked[i]) / min_leaf), neg_beta);
     } else {
       std::fill(out.weights + i0, out.weights + i0 + m, 1.0f);
     }
@@ -384,8 +520,8 @@ void ReplayMemory::update_priorities(const std::int64_t* indices, const double* 
       throw ArgumentError("priorities", "priorities: (priority + eps) ** alpha overflows for " +
                                             std::to_string(priorities[i]));
     const auto id = static_cast<std::uint64_t>(indices[i]);
-    const auto s = static_cast<std::int64_t>(id % cap);
-    if (slots_[s].id != id || slots_[s].valid_pos < 0) continue;  // overwritten since sampled: ignored
+    const auto s = static_cast<std::int32_t>(id % cap);
+    if (meta(s).id != id || meta(s).valid_pos < 0) continue;  // overwritten since sampled: ignored
     max_p = std::max(max_p, p);
     upd_leaves_.push_back(s);
     // Clamped away from 0 so that the min leaf (the max weight) stays finite.
@@ -409,15 +545,25 @@ State ReplayMemory::state() const {
   st.write_count = write_count_;
   st.max_priority = max_priority_;
   st.rng = rng_.state();
-  st.slots = slots_;
-  st.frames = frames_;
-  st.actions = actions_;
+  const auto cap = static_cast<std::size_t>(cfg_.capacity);
+  st.slots.resize(cap);
+  st.frames.resize(cap * frame_bytes_);
+  st.actions.resize(cap * cfg_.action_bytes);
+  for (std::size_t s = 0; s < cap; ++s) {
+    const auto i = static_cast<std::int32_t>(s);
+    const SlotMeta& m = meta(i);
+    const SlotLinks& link = links_[s];
+    st.slots[s] = Slot{m.id,           m.reward,        m.discount,      m.boot,      link.env,   m.next_ref,
+                       link.frame_pred, link.frame_succ, link.start_ref, m.valid_pos, m.next_kind};
+    std::memcpy(st.frames.data() + s * frame_bytes_, frame_at(i), frame_bytes_);
+    std::memcpy(st.actions.data() + s * cfg_.action_bytes, action_at(i), cfg_.action_bytes);
+  }
   st.heads = heads_;
   st.side_data = side_.data();
   st.side_free = side_.free_list();
   st.start_data = starts_.data();
   st.start_free = starts_.free_list();
-  st.valid = valid_;
+  st.valid.assign(valid_.begin(), valid_.end());
   st.streams = streams_;
   st.win_slot = win_slot_;
   st.win_id = win_id_;
@@ -503,22 +649,27 @@ void ReplayMemory::set_state(State st) {
   max_leaf_ = 0.0;
   set_max_priority(st.max_priority);
   rng_.set_state(st.rng);
-  slots_ = std::move(st.slots);
-  frames_ = std::move(st.frames);
-  actions_ = std::move(st.actions);
+  spec_m_ = 0;
+  for (std::size_t s = 0; s < st.slots.size(); ++s) {
+    const auto i = static_cast<std::int32_t>(s);
+    const Slot& slot = st.slots[s];
+    meta(i) = SlotMeta{slot.id, slot.reward, slot.discount, slot.boot, slot.next_ref, slot.valid_pos, slot.next_kind};
+    links_[s] = SlotLinks{slot.env, slot.frame_pred, slot.frame_succ, slot.start_ref};
+    std::memcpy(frame_at(i), st.frames.data() + s * frame_bytes_, frame_bytes_);
+    std::memcpy(action_at(i), st.actions.data() + s * cfg_.action_bytes, cfg_.action_bytes);
+  }
   heads_ = std::move(st.heads);
   side_.restore(std::move(st.side_data), std::move(st.side_free));
   starts_.restore(std::move(st.start_data), std::move(st.start_free));
-  valid_ = std::move(st.valid);
-  valid_.reserve(static_cast<std::size_t>(cfg_.capacity));
+  valid_.assign(st.valid.begin(), st.valid.end());
   streams_ = std::move(st.streams);
   win_slot_ = std::move(st.win_slot);
   win_id_ = std::move(st.win_id);
   win_acc_ = std::move(st.win_acc);
   if (cfg_.prioritized) {
     tree_ = SumTree(cfg_.capacity);
-    std::vector<std::uint8_t> present(slots_.size());
-    for (std::size_t s = 0; s < slots_.size(); ++s) present[s] = slots_[s].valid_pos >= 0;
+    std::vector<std::uint8_t> present(static_cast<std::size_t>(cfg_.capacity));
+    for (std::size_t s = 0; s < present.size(); ++s) present[s] = meta(static_cast<std::int32_t>(s)).valid_pos >= 0;
     tree_.assign(st.priorities, present);
   }
 }

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "replay/big_alloc.h"
 #include "replay/entry_pool.h"
 #include "replay/sum_tree.h"
 
@@ -52,6 +53,8 @@ enum NextKind : std::uint8_t { kNextSlot = 0, kNextSide = 1, kNextHead = 2 };
 
 constexpr std::uint64_t kEmpty = ~std::uint64_t{0};
 
+// One slot's fields as saved and restored (State::slots); in memory they are
+// split into SlotMeta and SlotLinks.
 struct Slot {
   std::uint64_t id = kEmpty;  // transition number stored here; kEmpty when unused
   float reward = 0.0f;        // discounted n-step reward sum (once closed)
@@ -64,6 +67,27 @@ struct Slot {
   std::int32_t start_ref = -1;   // start-pool entry at a segment start (frame_stack > 1)
   std::int32_t valid_pos = -1;   // position in the sampleable list, -1 while the window is open
   std::uint8_t next_kind = kNextHead;
+};
+
+// The fields of a slot that sample reads. They lead the slot's row in the
+// ring, followed by its frame and action, so that one cache line (for small
+// observations) holds everything a sampled slot needs besides its next obs.
+struct SlotMeta {
+  std::uint64_t id = kEmpty;
+  float reward = 0.0f;
+  float discount = 0.0f;
+  std::int32_t boot = -1;
+  std::int32_t next_ref = -1;
+  std::int32_t valid_pos = -1;
+  std::uint8_t next_kind = kNextHead;
+};
+
+// The fields of a slot that only add and the frame-stack walk use.
+struct SlotLinks {
+  std::int32_t env = -1;
+  std::int32_t frame_pred = -1;
+  std::int32_t frame_succ = -1;
+  std::int32_t start_ref = -1;
 };
 
 // One env's stream: its latest transition and its open n-step window.
@@ -145,6 +169,22 @@ class ReplayMemory {
   void frame_ptrs(std::int32_t s, const std::uint8_t** ptrs) const;
   void copy_obs(std::int32_t s, std::uint8_t* dst) const;
   void copy_next_obs(std::int32_t s, std::uint8_t* dst) const;
+  // Where the next observation of `boot` lies, with frame_stack == 1.
+  const std::uint8_t* next_obs_src(const SlotMeta& boot) const;
+  // Draws m sampleable slots uniformly (see sample()).
+  void pick_uniform(std::int32_t* picked, std::int64_t m);
+  // Prefetches for the next uniform sample calls of m (see sample()).
+  void prefetch_ahead(std::int64_t m);
+
+  // Row s of the ring: its SlotMeta, then its frame, then its action.
+  std::uint8_t* row(std::int32_t s) { return rows_.data() + static_cast<std::size_t>(s) * row_bytes_; }
+  const std::uint8_t* row(std::int32_t s) const { return rows_.data() + static_cast<std::size_t>(s) * row_bytes_; }
+  SlotMeta& meta(std::int32_t s) { return *reinterpret_cast<SlotMeta*>(row(s)); }
+  const SlotMeta& meta(std::int32_t s) const { return *reinterpret_cast<const SlotMeta*>(row(s)); }
+  std::uint8_t* frame_at(std::int32_t s) { return row(s) + sizeof(SlotMeta); }
+  const std::uint8_t* frame_at(std::int32_t s) const { return row(s) + sizeof(SlotMeta); }
+  std::uint8_t* action_at(std::int32_t s) { return frame_at(s) + frame_bytes_; }
+  const std::uint8_t* action_at(std::int32_t s) const { return frame_at(s) + frame_bytes_; }
   void close_entry(std::int32_t env, std::int32_t j, std::int32_t boot, std::int64_t k, bool terminated);
   void close_all(std::int32_t env, std::int32_t boot, bool terminated);
   void pop_front(std::int32_t env, std::int32_t count);
@@ -159,6 +199,7 @@ class ReplayMemory {
 
   Config cfg_;
   std::size_t frame_bytes_ = 0;
+  std::size_t row_bytes_ = 0;  // sizeof(SlotMeta) + frame + action, rounded up (see constructor)
   std::vector<double> gamma_pow_;  // gamma**k for k = 0..n_step
 
   mutable std::mutex mutex_;
@@ -168,19 +209,32 @@ class ReplayMemory {
   std::vector<std::int64_t> upd_leaves_;  // update_priorities scratch (guarded by mutex_)
   std::vector<double> upd_values_;
   Rng rng_;
-  std::vector<Slot> slots_;
-  std::vector<std::uint8_t> frames_;   // capacity x frame_bytes
-  std::vector<std::uint8_t> actions_;  // capacity x action_bytes
+  BigVector<std::uint8_t> rows_;       // capacity x row_bytes
+  BigVector<SlotLinks> links_;         // capacity
   std::vector<std::uint8_t> heads_;    // num_envs x obs_bytes
   EntryPool side_;                     // full next observations
   EntryPool starts_;                   // k-1 older frames of a segment's first stack
-  std::vector<std::int32_t> valid_;    // sampleable slots, in no particular order
+  BigVector<std::int32_t> valid_;      // sampleable slots, in no particular order
   std::vector<Stream> streams_;
   std::vector<std::int32_t> win_slot_;  // num_envs x n_step, oldest first
   std::vector<std::uint64_t> win_id_;
   std::vector<double> win_acc_;
   SumTree tree_;
+
+  // Speculative prefetch state of prefetch_ahead(): the picks predicted for
+  // the next call, assuming it starts from rng state spec_state_ with the same
+  // batch size and written range; spec_after_ is the rng state after them.
+  std::int32_t spec_picks_[64];
+  std::int64_t spec_m_ = 0;
+  std::uint64_t spec_filled_ = 0;
+  Rng::State spec_state_{};
+  Rng::State spec_after_{};
 };
+
+// Bytes of one ring row: SlotMeta, frame and action, rounded up to 8 bytes
+// (SlotMeta's alignment) and, when that is at most one cache line, to 64 so
+// that no row straddles two lines.
+std::size_t row_bytes(const Config& config);
 
 // Bytes a buffer with this config allocates up front (ring + heads + tree);
 // the caller compares it with the machine's memory before constructing one.
