@@ -306,3 +306,27 @@ def test_uninitialized_buffer_raises():
     pbuf = fastrl.PrioritizedReplayBuffer.__new__(fastrl.PrioritizedReplayBuffer)
     with pytest.raises(TypeError, match="initialized"):
         pbuf.update_priorities(np.arange(1), np.ones(1))
+
+
+@pytest.mark.parametrize("batch_size", [4, 600])  # one block shared by the arrays, and separate arrays
+def test_sampled_arrays_are_fresh_and_independent(batch_size):
+    """Every sample hands out new arrays: writing into one batch changes neither the buffer, nor another
+    batch, nor another field of the same batch; arrays are C-contiguous and writeable."""
+    buf = fastrl.ReplayBuffer(1000, (3,), np.float32, (2,), np.int32, num_envs=2, seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(400):
+        a = good_args()
+        a["obs"] = rng.random((2, 3), dtype=np.float32)
+        a["next_obs"] = rng.random((2, 3), dtype=np.float32)
+        buf.add(**a)
+    first, second = buf.sample(batch_size), buf.sample(batch_size)
+    kept = [x.copy() for x in second]
+    for i, x in enumerate(first):
+        assert x.flags.c_contiguous and x.flags.writeable
+        assert not any(np.shares_memory(x, y) for y in second)
+        assert not any(np.shares_memory(x, y) for y in first[i + 1:])
+        x[...] = 7
+    for x, k in zip(second, kept, strict=True):
+        np.testing.assert_array_equal(x, k)
+    third = buf.sample(batch_size)  # the buffer's own copies were not written either
+    assert not (third.obs == 7).any() and not (third.next_obs == 7).any() and not (third.reward == 7).any()

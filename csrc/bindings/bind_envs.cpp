@@ -11,16 +11,14 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <new>
-#include <stdexcept>
 #include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include "bindings/array_block.h"
 #include "bindings/register.h"
 #include "core/thread_pool.h"
 #include "envs/acrobot.h"
@@ -67,62 +65,6 @@ py::array NewArray(py::ssize_t d0, py::ssize_t d1 = -1) {
   if (arr == nullptr) throw py::error_already_set();
   return py::reinterpret_steal<py::array>(arr);
 }
-
-// Several small arrays carved from one malloc'd block, owned by a capsule that
-// each array holds as its base. NumPy's own allocation looks its allocator up
-// (a context variable and a named capsule) for every array, on creation and
-// again on release, which costs about as much per array as stepping a few
-// CartPoles; this is one malloc and one capsule for all of them. Only for
-// small arrays: any one of them keeps the whole block alive.
-class ArrayBlock {
- public:
-  static constexpr std::size_t kAlign = 16;
-  // Whether arrays totalling `bytes` are small enough to share a block.
-  static constexpr bool Suits(std::size_t bytes) { return bytes <= 16384; }
-
-  explicit ArrayBlock(std::size_t bytes) {
-    void* data = std::malloc(bytes == 0 ? 1 : bytes);
-    if (data == nullptr) throw std::bad_alloc();
-    PyObject* owner = PyCapsule_New(data, nullptr, [](PyObject* capsule) { std::free(PyCapsule_GetPointer(capsule, nullptr)); });
-    if (owner == nullptr) {
-      std::free(data);
-      throw py::error_already_set();
-    }
-    owner_ = py::reinterpret_steal<py::object>(owner);
-    next_ = static_cast<char*>(data);
-    end_ = next_ + bytes;
-  }
-
-  // Bytes that arrays of these sizes take in a block.
-  static std::size_t Padded(std::size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
-
-  // A new C-contiguous (d0,) or (d0, d1) array of T from the block (which
-  // was sized for it with Padded()).
-  template <class T>
-  py::array New(py::ssize_t d0, py::ssize_t d1 = -1) {
-    auto& api = py::detail::npy_api::get();
-    static PyObject* const descr = py::dtype::of<T>().release().ptr();  // one reference kept for good
-    const std::size_t bytes = Padded(sizeof(T) * static_cast<std::size_t>(d0) * static_cast<std::size_t>(d1 < 0 ? 1 : d1));
-    if (next_ + bytes > end_) throw std::logic_error("ArrayBlock too small");
-    Py_INCREF(descr);  // PyArray_NewFromDescr steals a reference
-    const Py_intptr_t dims[2] = {d0, d1};
-    PyObject* arr = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, d1 < 0 ? 1 : 2, dims, nullptr, next_,
-                                              py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ |
-                                                  py::detail::npy_api::NPY_ARRAY_ALIGNED_ |
-                                                  py::detail::npy_api::NPY_ARRAY_WRITEABLE_,
-                                              nullptr);
-    if (arr == nullptr) throw py::error_already_set();
-    py::array result = py::reinterpret_steal<py::array>(arr);
-    if (api.PyArray_SetBaseObject_(arr, owner_.inc_ref().ptr()) != 0) throw py::error_already_set();  // steals
-    next_ += bytes;
-    return result;
-  }
-
- private:
-  py::object owner_;
-  char* next_ = nullptr;
-  char* end_ = nullptr;
-};
 
 template <class T>
 T* Data(const py::array& a) {

@@ -13,9 +13,11 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "bindings/array_block.h"
 #include "bindings/register.h"
 #include "replay/replay_memory.h"
 
@@ -87,6 +89,10 @@ class PyReplay {
     for (auto d : obs_shape_) c.obs_bytes *= static_cast<std::size_t>(d);
     c.action_bytes = static_cast<std::size_t>(action_dtype_.itemsize());
     for (auto d : action_shape_) c.action_bytes *= static_cast<std::size_t>(d);
+    obs_item_ = static_cast<std::size_t>(obs_dtype_.itemsize());
+    action_item_ = static_cast<std::size_t>(action_dtype_.itemsize());
+    obs_bytes_ = c.obs_bytes;
+    action_bytes_ = c.action_bytes;
     c.prioritized = prioritized;
     c.alpha = alpha;
     c.eps = eps;
@@ -240,10 +246,19 @@ class PyReplay {
   // cost as much as the gather itself.
   py::object sample(py::handle batch_size, double beta) {
     const std::int64_t b = check_batch_size(batch_size);
-    py::object obs = new_array(obs_dtype_, b, obs_shape_), next_obs = new_array(obs_dtype_, b, obs_shape_);
-    py::object action = new_array(action_dtype_, b, action_shape_);
-    py::object reward = new_array(f32_, b, {}), discount = new_array(f32_, b, {}), weights = new_array(f32_, b, {});
-    py::object indices = new_array(i64_, b, {});
+    // Small batches take their seven arrays from one block (see array_block.h).
+    const auto ub = static_cast<std::size_t>(b);
+    const std::size_t bytes = 2 * ArrayBlock::Padded(ub * obs_bytes_) + ArrayBlock::Padded(ub * action_bytes_) +
+                              4 * ArrayBlock::Padded(ub * 8);
+    std::optional<ArrayBlock> block;
+    if (ArrayBlock::Suits(bytes)) block.emplace(bytes);
+    ArrayBlock* blk = block ? &*block : nullptr;
+    py::object obs = new_array(obs_dtype_, obs_item_, b, obs_shape_, blk);
+    py::object next_obs = new_array(obs_dtype_, obs_item_, b, obs_shape_, blk);
+    py::object action = new_array(action_dtype_, action_item_, b, action_shape_, blk);
+    py::object reward = new_array(f32_, 4, b, {}, blk), discount = new_array(f32_, 4, b, {}, blk),
+               weights = new_array(f32_, 4, b, {}, blk);
+    py::object indices = new_array(i64_, 8, b, {}, blk);
     replay::BatchOut out{data_of<std::uint8_t>(obs), data_of<std::uint8_t>(action), data_of<float>(reward),
                          data_of<std::uint8_t>(next_obs), data_of<float>(discount), data_of<std::int64_t>(indices),
                          data_of<float>(weights)};
@@ -365,15 +380,18 @@ class PyReplay {
   }
 
   // A new C-contiguous array of shape (b, *shape) and the given dtype.
-  static py::object new_array(const py::dtype& dtype, std::int64_t b, const std::vector<py::ssize_t>& shape) {
+  // A new C-contiguous (b, *shape) array of dtype (items of itemsize bytes), from `block` when given.
+  static py::object new_array(const py::dtype& dtype, std::size_t itemsize, std::int64_t b,
+                              const std::vector<py::ssize_t>& shape, ArrayBlock* block = nullptr) {
     Py_intptr_t dims[33];
     if (shape.size() > 32) throw py::value_error("obs_shape/action_shape may have at most 32 axes");
     dims[0] = static_cast<Py_intptr_t>(b);
     for (std::size_t i = 0; i < shape.size(); ++i) dims[i + 1] = static_cast<Py_intptr_t>(shape[i]);
+    const int nd = static_cast<int>(shape.size() + 1);
+    if (block != nullptr) return block->New(dtype.ptr(), itemsize, nd, dims);
     auto& api = py::detail::npy_api::get();
     Py_INCREF(dtype.ptr());  // PyArray_NewFromDescr steals the descriptor
-    PyObject* a = api.PyArray_NewFromDescr_(api.PyArray_Type_, dtype.ptr(), static_cast<int>(shape.size() + 1), dims,
-                                            nullptr, nullptr, 0, nullptr);
+    PyObject* a = api.PyArray_NewFromDescr_(api.PyArray_Type_, dtype.ptr(), nd, dims, nullptr, nullptr, 0, nullptr);
     if (a == nullptr) throw py::error_already_set();
     return py::reinterpret_steal<py::object>(a);
   }
@@ -385,6 +403,8 @@ class PyReplay {
 
   std::vector<py::ssize_t> obs_shape_, action_shape_, obs_num_envs_shape_, action_num_envs_shape_;
   py::dtype obs_dtype_, action_dtype_;
+  std::size_t obs_item_ = 0, action_item_ = 0;    // itemsize of each dtype
+  std::size_t obs_bytes_ = 0, action_bytes_ = 0;  // bytes of one observation / action
   py::dtype f32_ = py::dtype::of<float>(), f64_ = py::dtype::of<double>(), i64_ = py::dtype::of<std::int64_t>();
   std::unique_ptr<ReplayMemory> mem_;
 
