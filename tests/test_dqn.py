@@ -138,12 +138,17 @@ def test_td_target_uses_discount_and_target_network(double):
         expected_next = q_t.max(1).values
     q_next = agent._bootstrap(next_obs, q_t)
     torch.testing.assert_close(q_next, expected_next)
-    obs, action = torch.randn(4, 4), torch.tensor([0, 1, 1, 0])
-    loss, _, _ = agent._td_loss(obs, action, reward, discount, q_next, torch.ones(4))
-    y = reward + discount * expected_next
-    q_sa = agent.q_net(obs).gather(1, action[:, None]).squeeze(1)
-    torch.testing.assert_close(loss, torch.nn.functional.smooth_l1_loss(q_sa, y))
+    y = agent._td_target(reward, discount, next_obs, q_t)
+    torch.testing.assert_close(y, reward + discount * expected_next)
     assert y[0] == 1.0 and y[3] == 4.0  # no bootstrap where the episode terminated
+    obs, action = torch.randn(4, 4), torch.tensor([0, 1, 1, 0])
+    q_sa = agent.q_net(obs).gather(1, action[:, None]).squeeze(1)
+    loss, q = agent._td_loss(obs, action, y)
+    torch.testing.assert_close(q, q_sa)
+    torch.testing.assert_close(loss, torch.nn.functional.smooth_l1_loss(q_sa, y))
+    weights = torch.tensor([0.5, 1.0, 2.0, 0.0])
+    loss, _ = agent._td_loss(obs, action, y, weights)
+    torch.testing.assert_close(loss, (torch.nn.functional.smooth_l1_loss(q_sa, y, reduction="none") * weights).mean())
 
 
 # ---- acting --------------------------------------------------------------------------------------

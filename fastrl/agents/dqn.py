@@ -373,28 +373,28 @@ class DQN:
             return q_target_next.gather(1, a_next).squeeze(1)
         return q_target_next.max(dim=1).values
 
-    def _td_loss(self, obs, action, reward, discount, q_next, weights):
-        """Huber loss between ``Q(s, a)`` and ``y = reward + discount * q_next``, importance-weighted with
-        prioritized replay; returns (loss, |TD error| ``(B,)``, mean Q)."""
-        q_sa = self._q(obs).gather(1, action.unsqueeze(1)).squeeze(1)
-        y = reward + discount * q_next
-        if not self.config.prioritized:
-            return F.smooth_l1_loss(q_sa, y), None, q_sa.detach().mean()
-        loss = (F.smooth_l1_loss(q_sa, y, reduction="none") * weights).mean()
-        return loss, (q_sa.detach() - y).abs(), q_sa.detach().mean()
+    @torch.no_grad()
+    def _td_target(self, reward, discount, next_obs, q_target_next) -> torch.Tensor:
+        """``y = reward + discount * bootstrap(next_obs)`` ``(B,)`` (discount is 0 where the episode ended)."""
+        return reward + discount * self._bootstrap(next_obs, q_target_next)
 
-    def _gradient_step(self, obs, action, reward, discount, q_next, weights) -> torch.Tensor:
-        loss, abs_td, q_mean = self._td_loss(obs, action, reward, discount, q_next, weights)
+    def _td_loss(self, obs, action, y, weights=None):
+        """Huber loss between ``Q(s, a)`` and the TD target ``y``, importance-weighted by ``weights`` with
+        prioritized replay; returns (loss, ``Q(s, a)`` ``(B,)``)."""
+        q_sa = self._q(obs).gather(1, action.unsqueeze(1)).squeeze(1)
+        if weights is None:
+            return F.smooth_l1_loss(q_sa, y), q_sa
+        return (F.smooth_l1_loss(q_sa, y, reduction="none") * weights).mean(), q_sa
+
+    def _gradient_step(self, obs, action, y, weights=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One Adam step on the TD loss; returns the loss and ``Q(s, a)`` ``(B,)``, detached."""
+        loss, q_sa = self._td_loss(obs, action, y, weights)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.clip_grad_norm_(self.config.max_grad_norm)
         self.optimizer.step()
-        # Device-side sums: no host sync per step; read with .item() at log time only.
-        self._td_loss_sum += loss.detach()
-        self._q_sum += q_mean
-        self._loss_count += 1
         self.num_updates += 1
-        return abs_td
+        return loss.detach(), q_sa.detach()
 
     def _train_phase(self, num_steps: int) -> None:
         """``num_steps`` gradient steps on replay samples.
@@ -405,6 +405,8 @@ class DQN:
         cfg = self.config
         on_device = self._pin or self.device.type != "cpu"
         self.optimizer.lr = self.lr(self.global_step)
+        losses: list[torch.Tensor] = []
+        q_values: list[torch.Tensor] = []
         if not cfg.prioritized:
             # The memory does not change during a phase either, so one sample of k * batch_size i.i.d.
             # uniform draws is distributed exactly like k separate samples; it costs one call, one
@@ -418,28 +420,36 @@ class DQN:
                 batch = batch.to(self.device) if on_device else batch
                 with torch.no_grad():
                     q_target_next = self._q_target(batch.next_obs)
-                    if not cfg.double:
-                        q_next_all = q_target_next.max(dim=1).values
-                for j in range(k):
-                    s = slice(j * cfg.batch_size, (j + 1) * cfg.batch_size)
+                    # Without Double DQN the targets depend on the target network only: all k at once.
+                    y_all = None if cfg.double else self._td_target(batch.reward, batch.discount, batch.next_obs,
+                                                                     q_target_next).split(cfg.batch_size)
+                steps = zip(*(t.split(cfg.batch_size) for t in (batch.obs, batch.action, batch.reward,
+                                                                batch.discount, batch.next_obs, q_target_next)),
+                            strict=True)
+                for j, (obs, action, reward, discount, next_obs, q_t) in enumerate(steps):
                     # Double DQN's argmax uses the online network as it is at this step.
-                    q_next = (self._bootstrap(batch.next_obs[s], q_target_next[s]) if cfg.double
-                              else q_next_all[s])
-                    self._gradient_step(batch.obs[s], batch.action[s], batch.reward[s], batch.discount[s],
-                                        q_next, batch.weights[s])
+                    y = self._td_target(reward, discount, next_obs, q_t) if cfg.double else y_all[j]
+                    loss, q_sa = self._gradient_step(obs, action, y)
+                    losses.append(loss)
+                    q_values.append(q_sa)
                 done += k
-            return
-        for _ in range(num_steps):
-            beta = self.beta(self.global_step)
-            batch = self.buffer.sample(cfg.batch_size, beta=beta, as_torch=True, pin_memory=self._pin)
-            indices = batch.indices.numpy().copy()
-            batch = batch.to(self.device) if on_device else batch
-            with torch.no_grad():
-                q_next = self._bootstrap(batch.next_obs, self._q_target(batch.next_obs))
-            abs_td = self._gradient_step(batch.obs, batch.action, batch.reward, batch.discount, q_next,
-                                         batch.weights)
-            # New priorities must reach the memory before the next sample: one sync per step, inherent to PER.
-            self.buffer.update_priorities(indices, abs_td.double().cpu().numpy())
+        else:
+            for _ in range(num_steps):
+                beta = self.beta(self.global_step)
+                batch = self.buffer.sample(cfg.batch_size, beta=beta, as_torch=True, pin_memory=self._pin)
+                indices = batch.indices.numpy().copy()
+                batch = batch.to(self.device) if on_device else batch
+                y = self._td_target(batch.reward, batch.discount, batch.next_obs, self._q_target(batch.next_obs))
+                loss, q_sa = self._gradient_step(batch.obs, batch.action, y, batch.weights)
+                losses.append(loss)
+                q_values.append(q_sa)
+                # New priorities must reach the memory before the next sample: one sync per step, inherent
+                # to PER.
+                self.buffer.update_priorities(indices, (q_sa - y).abs().double().cpu().numpy())
+        # Device-side sums, one op each per phase: no host sync; read with .item() at log time only.
+        self._td_loss_sum += torch.stack(losses).sum()
+        self._q_sum += torch.cat(q_values).sum() / cfg.batch_size
+        self._loss_count += len(losses)
 
     @torch.no_grad()
     def _update_target(self) -> None:
