@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["MLP", "NatureCNN", "DuelingHead", "QNetwork", "q_network", "Actor", "Critic", "is_image_shape",
-           "linear_stack"]
+           "linear_stack", "linear_stack_forward", "linear_stack_backward"]
 
 
 def is_image_shape(obs_shape: Sequence[int]) -> bool:
@@ -74,6 +74,42 @@ def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, re
     return y.relu_() if relu else y
 
 
+def _stack_forward(x: torch.Tensor, params: Sequence[torch.Tensor | None], relu_last: bool) -> list[torch.Tensor]:
+    """Activations ``[x, h_1, ..., output]`` of the stack with ``params = (w0, b0, w1, b1, ...)``; no autograd."""
+    n_layers = len(params) // 2
+    acts = [x]
+    for i in range(n_layers):
+        acts.append(_linear(acts[-1], params[2 * i], params[2 * i + 1], relu_last or i < n_layers - 1))
+    return acts
+
+
+def _stack_backward(
+    grad: torch.Tensor, acts: Sequence[torch.Tensor], params: Sequence[torch.Tensor | None], relu_last: bool,
+    needs_params: Sequence[bool], needs_input: bool,
+) -> tuple[torch.Tensor | None, list[torch.Tensor | None]]:
+    """Gradients w.r.t. the input and ``params`` from ``grad`` = dL/d(output), given the forward activations;
+    ``needs_params[j]`` says whether ``params[j]`` needs one. No autograd."""
+    n_layers = len(params) // 2
+    grads: list[torch.Tensor | None] = [None] * len(params)
+    g = grad
+    for i in reversed(range(n_layers)):
+        if relu_last or i < n_layers - 1:
+            g = torch.ops.aten.threshold_backward(g, acts[i + 1], 0)  # what ReLU's own backward runs
+        w, h_in = params[2 * i], acts[i]
+        if needs_params[2 * i]:
+            # dW = g^T h_in, (out, in). MKL is slow on a product with few output columns, so a thin input
+            # layer gets (h_in^T g)^T: same numbers, as a transposed view.
+            if w.shape[1] < w.shape[0] and _linear_uses_mkl(h_in, w):
+                grads[2 * i] = torch.mm(h_in.t(), g).t()
+            else:
+                grads[2 * i] = _linear(g.t(), h_in.t(), None, False)
+        if needs_params[2 * i + 1] and params[2 * i + 1] is not None:
+            grads[2 * i + 1] = g.sum(0)
+        if i > 0 or needs_input:
+            g = _linear(g, w.t(), None, False)  # dL/dh_in = g W
+    return (g if needs_input else None), grads
+
+
 class _LinearStackFn(torch.autograd.Function):
     """Forward and backward of ``Linear -> ReLU -> ... -> Linear (-> ReLU)`` as one autograd node.
 
@@ -83,15 +119,10 @@ class _LinearStackFn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, relu_last: bool, *params: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        n_layers = len(params) // 2
-        acts = [x]
-        h = x
-        for i in range(n_layers):
-            h = _linear(h, params[2 * i], params[2 * i + 1], relu_last or i < n_layers - 1)
-            acts.append(h)
+        acts = _stack_forward(x, params, relu_last)
         ctx.relu_last = relu_last
         ctx.save_for_backward(*acts, *params)
-        return h
+        return acts[-1]
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
@@ -99,28 +130,19 @@ class _LinearStackFn(torch.autograd.Function):
         n_layers = (len(saved) - 1) // 3
         acts, params = saved[:n_layers + 1], saved[n_layers + 1:]
         needs = ctx.needs_input_grad  # (x, relu_last, w0, b0, w1, b1, ...)
-        grads: list[torch.Tensor | None] = [None] * len(params)
-        g = grad
-        for i in reversed(range(n_layers)):
-            if ctx.relu_last or i < n_layers - 1:
-                g = torch.ops.aten.threshold_backward(g, acts[i + 1], 0)  # what ReLU's own backward runs
-            w, h_in = params[2 * i], acts[i]
-            if needs[2 + 2 * i]:
-                # dW = g^T h_in, (out, in). MKL is slow on a product with few output columns, so a thin
-                # input layer gets (h_in^T g)^T: same numbers, returned as a transposed view.
-                if w.shape[1] < w.shape[0] and _linear_uses_mkl(h_in, w):
-                    grads[2 * i] = torch.mm(h_in.t(), g).t()
-                else:
-                    grads[2 * i] = _linear(g.t(), h_in.t(), None, False)
-            if needs[3 + 2 * i] and params[2 * i + 1] is not None:
-                grads[2 * i + 1] = g.sum(0)
-            if i > 0 or needs[0]:
-                g = _linear(g, w.t(), None, False)  # dL/dh_in = g W
-        return (g if needs[0] else None, None, *grads)
+        grad_x, grads = _stack_backward(grad, acts, params, ctx.relu_last, needs[2:], needs[0])
+        return (grad_x, None, *grads)
 
 
 def _linear_uses_mkl(x: torch.Tensor, weight: torch.Tensor) -> bool:
     return _onednn_linear is None or x.shape[0] * weight.shape[0] * weight.shape[1] < ONEDNN_MIN_MACS
+
+
+def _stack_params(layers: Sequence[nn.Linear]) -> list[torch.Tensor | None]:
+    params: list[torch.Tensor | None] = []
+    for layer in layers:
+        params += [layer.weight, layer.bias]
+    return params
 
 
 def linear_stack(x: torch.Tensor, layers: Sequence[nn.Linear], relu_last: bool) -> torch.Tensor:
@@ -130,9 +152,7 @@ def linear_stack(x: torch.Tensor, layers: Sequence[nn.Linear], relu_last: bool) 
     as one autograd node with oneDNN for the large products (see ``ONEDNN_MIN_MACS``); elsewhere (CUDA,
     other dtypes, inside ``torch.compile``) it is the plain ``F.linear``/``relu`` chain.
     """
-    params: list[torch.Tensor] = []
-    for layer in layers:
-        params += [layer.weight, layer.bias]
+    params = _stack_params(layers)
     fast = x.device.type == "cpu" and x.dtype == torch.float32 and not torch.compiler.is_compiling()
     if not fast:
         last = len(layers) - 1
@@ -143,10 +163,39 @@ def linear_stack(x: torch.Tensor, layers: Sequence[nn.Linear], relu_last: bool) 
         return x
     if torch.is_grad_enabled() and (x.requires_grad or any(p is not None and p.requires_grad for p in params)):
         return _LinearStackFn.apply(x, relu_last, *params)
-    last = len(layers) - 1
-    for i in range(len(layers)):
-        x = _linear(x, params[2 * i], params[2 * i + 1], relu_last or i < last)
-    return x
+    return _stack_forward(x, params, relu_last)[-1]
+
+
+@torch.no_grad()
+def linear_stack_forward(
+    x: torch.Tensor, layers: Sequence[nn.Linear], relu_last: bool
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """:func:`linear_stack` without autograd, for hand-written gradients: returns the output and the
+    activations that :func:`linear_stack_backward` needs."""
+    acts = _stack_forward(x, _stack_params(layers), relu_last)
+    return acts[-1], acts
+
+
+@torch.no_grad()
+def linear_stack_backward(
+    grad: torch.Tensor, acts: Sequence[torch.Tensor], layers: Sequence[nn.Linear], relu_last: bool
+) -> None:
+    """Adds dL/d(parameter) to each layer's ``.grad`` (creating it where None), as ``L.backward()`` would,
+    from ``grad`` = dL/d(output) ``(B, out_features)`` and :func:`linear_stack_forward`'s activations.
+
+    The arithmetic is :func:`linear_stack`'s backward, op for op, so the gradients equal autograd's through
+    :func:`linear_stack` bit for bit; what is saved is autograd's bookkeeping (graph nodes, the engine).
+    """
+    params = _stack_params(layers)
+    needs = [p is not None and p.requires_grad for p in params]
+    _, grads = _stack_backward(grad, acts, params, relu_last, needs, False)
+    for p, g in zip(params, grads, strict=True):
+        if g is None or p is None:
+            continue
+        if p.grad is None:
+            p.grad = g.contiguous()
+        else:
+            p.grad.add_(g)
 
 
 class MLP(nn.Sequential):
@@ -234,20 +283,25 @@ class DuelingHead(nn.Module):
 
 
 class QNetwork(nn.Module):
-    """``q(obs) -> (B, n_actions)`` float32 action values: a torso followed by a linear or dueling head."""
+    """``q(obs) -> (B, n_actions)`` float32 action values: a torso followed by a linear or dueling head.
+
+    ``linear_layers`` lists the layers when the network is one linear stack (MLP torso, linear head), for
+    :func:`linear_stack_forward` / :func:`linear_stack_backward`; it is None otherwise.
+    """
 
     def __init__(self, torso: nn.Module, head: nn.Module) -> None:
         super().__init__()
         self.torso = torso
         self.head = head
-        # An MLP torso with a linear head is one linear stack: one autograd node for the whole network.
-        self._stack: list[nn.Linear] | None = None
+        # An MLP torso with a linear head is one linear stack (no ReLU after the last layer): one autograd
+        # node for the whole network, and usable with linear_stack_forward/backward. None otherwise.
+        self.linear_layers: list[nn.Linear] | None = None
         if isinstance(torso, MLP) and torso.ends_with_relu and isinstance(head, nn.Linear):
-            self._stack = [*torso.linears, head]
+            self.linear_layers = [*torso.linears, head]
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        if self._stack is not None:
-            return linear_stack(obs.flatten(1) if obs.dim() > 2 else obs, self._stack, relu_last=False)
+        if self.linear_layers is not None:
+            return linear_stack(obs.flatten(1) if obs.dim() > 2 else obs, self.linear_layers, relu_last=False)
         return self.head(self.torso(obs))
 
 
