@@ -166,17 +166,18 @@ def linear_stack(x: torch.Tensor, layers: Sequence[nn.Linear], relu_last: bool) 
     return _stack_forward(x, params, relu_last)[-1]
 
 
-@torch.no_grad()
 def linear_stack_forward(
     x: torch.Tensor, layers: Sequence[nn.Linear], relu_last: bool
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """:func:`linear_stack` without autograd, for hand-written gradients: returns the output and the
     activations that :func:`linear_stack_backward` needs."""
+    if torch.is_grad_enabled():  # entered only when needed: a hand-written step runs under no_grad already
+        with torch.no_grad():
+            return linear_stack_forward(x, layers, relu_last)
     acts = _stack_forward(x, _stack_params(layers), relu_last)
     return acts[-1], acts
 
 
-@torch.no_grad()
 def linear_stack_backward(
     grad: torch.Tensor, acts: Sequence[torch.Tensor], layers: Sequence[nn.Linear], relu_last: bool
 ) -> None:
@@ -186,6 +187,9 @@ def linear_stack_backward(
     The arithmetic is :func:`linear_stack`'s backward, op for op, so the gradients equal autograd's through
     :func:`linear_stack` bit for bit; what is saved is autograd's bookkeeping (graph nodes, the engine).
     """
+    if torch.is_grad_enabled():
+        with torch.no_grad():
+            return linear_stack_backward(grad, acts, layers, relu_last)
     params = _stack_params(layers)
     needs = [p is not None and p.requires_grad for p in params]
     _, grads = _stack_backward(grad, acts, params, relu_last, needs, False)

@@ -360,11 +360,12 @@ class DQN:
         """Epsilon-greedy actions for the training envs; the Q-network runs only if some env exploits."""
         n = len(obs)
         explore = self.rng.random(n) < eps
-        random_actions = self.rng.integers(self.n_actions, size=n)
         if explore.all():
-            return random_actions
-        greedy = self._q(torch.from_numpy(obs).to(self.device)).argmax(dim=1).cpu().numpy()
-        return np.where(explore, random_actions, greedy)
+            return self.rng.integers(self.n_actions, size=n)
+        actions = self._q(torch.from_numpy(obs).to(self.device)).argmax(dim=1).cpu().numpy()
+        if explore.any():  # random actions are drawn only where needed: a draw costs as much as the rest
+            actions[explore] = self.rng.integers(self.n_actions, size=int(explore.sum()))
+        return actions
 
     # ---- learning ----------------------------------------------------------------------------------
 
