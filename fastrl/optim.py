@@ -136,9 +136,14 @@ class FlatAdam:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restores :meth:`state_dict`'s output (the parameters themselves are the module's to restore).
 
+        Also accepts the ``state_dict`` of a ``torch.optim.Adam`` over the same module's parameters (in
+        ``module.parameters()`` order; checkpoints written before the parameters were flattened).
+
         Raises:
             ValueError: the moment estimates do not match the flat parameter count.
         """
+        if "param_groups" in state:
+            state = self._from_torch_adam(state)
         for name in ("exp_avg", "exp_avg_sq"):
             if tuple(state[name].shape) != tuple(self.params.shape):
                 raise ValueError(f"state {name} has shape {tuple(state[name].shape)}, expected "
@@ -149,3 +154,21 @@ class FlatAdam:
         self.step_count.fill_(float(state["step"]))
         self.exp_avg.copy_(state["exp_avg"])
         self.exp_avg_sq.copy_(state["exp_avg_sq"])
+
+    def _from_torch_adam(self, state: dict[str, Any]) -> dict[str, Any]:
+        """``torch.optim.Adam.state_dict()`` (one group, no amsgrad) in :meth:`state_dict`'s format."""
+        groups = state["param_groups"]
+        if len(groups) != 1 or len(groups[0]["params"]) != len(self._params):
+            raise ValueError(f"state holds a torch Adam over {sum(len(g['params']) for g in groups)} "
+                             f"parameters, expected one group of {len(self._params)}")
+        group, per_param = groups[0], state["state"]
+        flat: dict[str, Any] = {"lr": group["lr"], "betas": group["betas"], "eps": group["eps"], "step": 0}
+        if not per_param:  # no step taken yet
+            flat["exp_avg"] = torch.zeros(self.params.shape)
+            flat["exp_avg_sq"] = torch.zeros(self.params.shape)
+            return flat
+        ids = group["params"]
+        flat["step"] = int(per_param[ids[0]]["step"])
+        for name in ("exp_avg", "exp_avg_sq"):
+            flat[name] = torch.cat([per_param[i][name].detach().cpu().reshape(-1) for i in ids])
+        return flat

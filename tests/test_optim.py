@@ -122,3 +122,29 @@ def test_flatten_rejects_empty_and_mixed_modules():
     mixed = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2).double())
     with pytest.raises(ValueError, match="dtype"):
         flatten_parameters(mixed)
+
+
+def test_loads_a_torch_adam_state_dict():
+    # A torch.optim.Adam checkpoint of the same network continues exactly (no clipping: bit for bit vs fused).
+    torch.manual_seed(3)
+    net = q_network((4,), 2, (16, 16))
+    ref_opt = torch.optim.Adam(net.parameters(), lr=2e-3, fused=True)
+    assert FlatAdam(q_network((4,), 2, (16, 16)), lr=1.0).load_state_dict(ref_opt.state_dict()) is None
+    batches = [(torch.randn(8, 4), torch.randn(8, 2)) for _ in range(8)]
+    for x, t in batches[:4]:
+        ref_opt.zero_grad()
+        _regression_step(net, x, t).backward()
+        ref_opt.step()
+    ours = copy.deepcopy(net)
+    opt = FlatAdam(ours, lr=1.0)
+    opt.load_state_dict(ref_opt.state_dict())
+    assert opt.lr == 2e-3 and int(opt.step_count) == 4
+    for x, t in batches[4:]:
+        for module, optimizer in ((net, ref_opt), (ours, opt)):
+            optimizer.zero_grad()
+            _regression_step(module, x, t).backward()
+            optimizer.step()
+    for p, q in zip(ours.parameters(), net.parameters(), strict=True):
+        assert torch.equal(p, q)
+    with pytest.raises(ValueError, match="parameters"):
+        FlatAdam(q_network((4,), 2, (16,)), lr=1.0).load_state_dict(ref_opt.state_dict())
