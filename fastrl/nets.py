@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Sequence
 
 import torch
@@ -33,11 +34,12 @@ def is_image_shape(obs_shape: Sequence[int]) -> bool:
 # --------------------------------------------------------------------------------------------------
 #
 # The networks of vector-observation agents are small (256x256 at batch 64), so a CPU gradient step is a few
-# matrix products plus a long tail of per-op costs. Two things pay: (1) the products of 2**20 multiply-adds
-# and more go through oneDNN, whose x86 kernels use AVX-512 on any vendor's CPU (on AMD EPYC they run
-# 1.5-2.2x faster than the MKL sgemm that F.linear calls; oneDNN costs ~10 us more per call, so small
-# products stay with F.linear); (2) forward and backward of the whole stack are one autograd node, so
-# autograd records and replays one node instead of three per layer.
+# matrix products plus a long tail of per-op costs. Two things pay: (1) on x86, the products of 2**20
+# multiply-adds and more go through oneDNN, which picks its kernels by instruction set (AVX-512 where the CPU
+# has it) whatever the vendor; on an AMD EPYC (Zen 5) it ran the 64x256x256 products of a DQN step 1.5-2.2x
+# faster than the MKL sgemm that F.linear calls. oneDNN costs ~10 us more per call, so small products stay
+# with F.linear. (2) Forward and backward of the whole stack are one autograd node, so autograd records and
+# replays one node instead of three per layer.
 
 #: Products of at least this many multiply-adds (rows * in * out) use oneDNN when it is available.
 ONEDNN_MIN_MACS = 1 << 20
@@ -46,6 +48,8 @@ ONEDNN_MIN_MACS = 1 << 20
 def _find_onednn_linear():
     """torch's oneDNN linear op (``mkldnn::_linear_pointwise``, which torch.compile's CPU backend also
     emits), or None where this torch build lacks it or it fails."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):  # measured on x86 only
+        return None
     try:
         if not torch.backends.mkldnn.is_available():
             return None

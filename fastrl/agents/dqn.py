@@ -447,17 +447,19 @@ class DQN:
                 batch = self.buffer.sample(cfg.batch_size, beta=beta, as_torch=True, pin_memory=self._pin)
                 indices = batch.indices.numpy().copy()
                 batch = batch.to(self.device) if on_device else batch
-                y = self._td_target(batch.reward, batch.discount, batch.next_obs, self._q_target(batch.next_obs))
+                with torch.no_grad():
+                    y = self._td_target(batch.reward, batch.discount, batch.next_obs, self._q_target(batch.next_obs))
                 loss, q_sa = self._gradient_step(batch.obs, batch.action, y, batch.weights)
                 losses.append(loss)
                 q_values.append(q_sa)
                 # New priorities must reach the memory before the next sample: one sync per step, inherent
                 # to PER.
                 self.buffer.update_priorities(indices, (q_sa - y).abs().double().cpu().numpy())
-        # Device-side sums, one op each per phase: no host sync; read with .item() at log time only.
-        self._td_loss_sum += torch.stack(losses).sum()
-        self._q_sum += torch.cat(q_values).sum() / cfg.batch_size
-        self._loss_count += len(losses)
+        if losses:
+            # Device-side sums, one op each per phase: no host sync; read with .item() at log time only.
+            self._td_loss_sum += torch.stack(losses).sum()
+            self._q_sum += torch.cat(q_values).sum() / cfg.batch_size
+            self._loss_count += len(losses)
 
     @torch.no_grad()
     def _update_target(self) -> None:
