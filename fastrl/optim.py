@@ -65,7 +65,8 @@ class FlatAdam:
     Use it as a torch optimizer: ``zero_grad()``, ``loss.backward()``, ``clip_grad_norm_(max_norm)``,
     ``step()``. The parameters' ``.grad`` are views into ``grad`` and must stay so: ``zero_grad`` zeroes the
     buffer in place (backward then adds into the views), and ``step`` raises if a ``.grad`` was replaced
-    (e.g. by ``module.zero_grad()``, which sets grads to None).
+    (e.g. by ``module.zero_grad()``, which sets grads to None) or a parameter no longer lives in the flat
+    buffer (e.g. after ``module.to(other_device)``).
 
     Args:
         module: the network; its parameters are flattened (see :func:`flatten_parameters`).
@@ -89,6 +90,7 @@ class FlatAdam:
         if len(self._params) != len(list(module.parameters())):
             raise ValueError("every parameter of module must require grad")
         self.params = flatten_parameters(module)
+        self._data_ptrs = [p.data_ptr() for p in self._params]
         self.grad = torch.zeros_like(self.params)
         self._grad_views = _views(self.grad, self._params)
         for p, g in zip(self._params, self._grad_views, strict=True):
@@ -115,11 +117,14 @@ class FlatAdam:
     @torch.no_grad()
     def step(self) -> None:
         """One Adam step on the flat parameters from the flat gradient."""
-        for p, g in zip(self._params, self._grad_views, strict=True):
+        for p, g, ptr in zip(self._params, self._grad_views, self._data_ptrs, strict=True):
             if p.grad is not g:
                 raise RuntimeError("a parameter's .grad was replaced (e.g. by zero_grad(set_to_none=True)): "
                                    "FlatAdam needs the grads to stay views of its flat buffer; use "
                                    "FlatAdam.zero_grad()")
+            if p.data_ptr() != ptr:
+                raise RuntimeError("a parameter's data was replaced (e.g. by module.to(device) after "
+                                   "flattening): FlatAdam would update a buffer the module no longer uses")
         # torch's fused Adam kernel (the one torch.optim.Adam(fused=True) runs), on one tensor: one pass. It
         # reads the step count, which the caller increments first (as torch.optim.Adam does).
         self.step_count += 1

@@ -74,12 +74,18 @@ def test_parameters_and_grads_are_views_of_the_flat_buffers():
     assert torch.equal(opt.params, torch.cat([p.detach().reshape(-1) for p in other.parameters()]))
 
 
-def test_replaced_grads_are_refused():
+def test_replaced_grads_or_data_are_refused():
     net = q_network((4,), 2, (8,))
     opt = FlatAdam(net, lr=1e-2)
     net.zero_grad(set_to_none=True)
     _regression_step(net, torch.randn(5, 4), torch.randn(5, 2)).backward()
     with pytest.raises(RuntimeError, match="grad"):
+        opt.step()
+    net = q_network((4,), 2, (8,))
+    opt = FlatAdam(net, lr=1e-2)
+    layer = net.torso[0]
+    layer.weight.data = layer.weight.data.clone()  # what module.to(other_device) does to every parameter
+    with pytest.raises(RuntimeError, match="data was replaced"):
         opt.step()
 
 
