@@ -72,7 +72,8 @@ def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, re
     transposed views (the backward pass uses that)."""
     rows, k = x.shape
     n = weight.shape[0]
-    if _onednn_linear is not None and rows * k * n >= ONEDNN_MIN_MACS and n >= 16 and x.device.type == "cpu":
+    if (_onednn_linear is not None and rows * k * n >= ONEDNN_MIN_MACS and n >= 16 and x.device.type == "cpu"
+            and x.dtype == torch.float32):
         return _onednn_linear(x, weight, bias, "relu" if relu else "none", [], "")
     y = F.linear(x, weight, bias)
     return y.relu_() if relu else y
@@ -188,8 +189,9 @@ def linear_stack_backward(
     """Adds dL/d(parameter) to each layer's ``.grad`` (creating it where None), as ``L.backward()`` would,
     from ``grad`` = dL/d(output) ``(B, out_features)`` and :func:`linear_stack_forward`'s activations.
 
-    The arithmetic is :func:`linear_stack`'s backward, op for op, so the gradients equal autograd's through
-    :func:`linear_stack` bit for bit; what is saved is autograd's bookkeeping (graph nodes, the engine).
+    The arithmetic is that of :func:`linear_stack`'s own backward on CPU with float32, op for op, so there the
+    gradients equal autograd's through :func:`linear_stack` bit for bit (elsewhere, up to rounding); what is
+    saved is autograd's bookkeeping (graph nodes, the engine).
     """
     if torch.is_grad_enabled():
         with torch.no_grad():

@@ -3,7 +3,18 @@
 import pytest
 import torch
 
-from fastrl.nets import MLP, Actor, Critic, DuelingHead, NatureCNN, is_image_shape, linear_stack, q_network
+from fastrl.nets import (
+    MLP,
+    Actor,
+    Critic,
+    DuelingHead,
+    NatureCNN,
+    is_image_shape,
+    linear_stack,
+    linear_stack_backward,
+    linear_stack_forward,
+    q_network,
+)
 
 
 def test_mlp_shapes_and_flatten():
@@ -126,3 +137,23 @@ def test_q_network_runs_as_one_stack():
     obs = torch.randn(64, 4)
     expected = q.head(q.torso[3](q.torso[2](q.torso[1](q.torso[0](obs)))))
     _assert_close_to_rounding(q(obs), expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_hand_written_backward_equals_autograd(dtype):
+    torch.manual_seed(0)
+    layers = [torch.nn.Linear(4, 256).to(dtype), torch.nn.Linear(256, 256).to(dtype), torch.nn.Linear(256, 3).to(dtype)]
+    x = torch.randn(64, 4, dtype=dtype)
+    g = torch.randn(64, 3, dtype=dtype)
+    out, acts = linear_stack_forward(x, layers, relu_last=False)
+    assert out.grad_fn is None
+    linear_stack_backward(g, acts, layers, relu_last=False)
+    ours = [p.grad.clone() for layer in layers for p in layer.parameters()]
+    for layer in layers:
+        layer.zero_grad(set_to_none=True)
+    linear_stack(x, layers, relu_last=False).backward(g)
+    for a, layer_grad in zip(ours, (p.grad for layer in layers for p in layer.parameters()), strict=True):
+        if dtype == torch.float32:  # the same ops as linear_stack's own backward
+            assert torch.equal(a, layer_grad)
+        else:  # linear_stack is the plain autograd chain here
+            _assert_close_to_rounding(a, layer_grad)
