@@ -104,17 +104,19 @@ class FlatAdam:
         """Zeroes the flat gradient in place (the parameters' ``.grad`` views stay)."""
         self.grad.zero_()
 
-    @torch.no_grad()
+    # No torch.no_grad() in the two methods below: the flat buffers never require grad, so no graph can be
+    # recorded, and the context manager would cost more than the few ops it wraps.
+
     def clip_grad_norm_(self, max_norm: float) -> torch.Tensor:
         """Scales the gradient so its global L2 norm is at most ``max_norm``; returns the norm before scaling
         (a 0-d tensor, not synced to the host). As ``torch.nn.utils.clip_grad_norm_``: the scale is
         ``min(max_norm / (norm + 1e-6), 1)``; ``max_norm=inf`` only measures."""
         total = torch.linalg.vector_norm(self.grad)
         if not math.isinf(max_norm):
-            self.grad.mul_((max_norm / (total + 1e-6)).clamp_(max=1.0))
+            # max_norm / x computed as reciprocal(x) * max_norm, as torch's scalar / tensor does
+            self.grad.mul_(total.add(1e-6).reciprocal_().mul_(max_norm).clamp_(max=1.0))
         return total
 
-    @torch.no_grad()
     def step(self) -> None:
         """One Adam step on the flat parameters from the flat gradient."""
         for p, g, ptr in zip(self._params, self._grad_views, self._data_ptrs, strict=True):
