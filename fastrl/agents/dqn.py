@@ -144,7 +144,8 @@ class DQNConfig:
     torch_threads: int | None = None
     """``torch.set_num_threads`` for this process on CPU (None or 0: leave torch's setting)."""
     compile: bool | None = None
-    """``torch.compile`` the Q-network (needs a working compiler toolchain)."""
+    """``torch.compile`` the Q-network (needs a working compiler toolchain; for the CartPole MLP on CPU it is
+    slower than the default path, compile time aside)."""
     clip_rewards: bool | None = None
     """store sign(reward) in the replay memory (Atari); logged returns stay unclipped."""
     log_interval: int | None = None
