@@ -3,7 +3,18 @@
 import pytest
 import torch
 
-from fastrl.nets import MLP, Actor, Critic, DuelingHead, NatureCNN, is_image_shape, q_network
+from fastrl.nets import (
+    MLP,
+    Actor,
+    Critic,
+    DuelingHead,
+    NatureCNN,
+    is_image_shape,
+    linear_stack,
+    linear_stack_backward,
+    linear_stack_forward,
+    q_network,
+)
 
 
 def test_mlp_shapes_and_flatten():
@@ -71,3 +82,78 @@ def test_actor_stays_in_box_and_critic_shape():
     assert critic(torch.randn(5, 3), torch.randn(5, 2)).shape == (5,)
     with pytest.raises(ValueError, match="high"):
         Actor(3, 1, low=[1.0], high=[1.0])
+
+
+def _assert_close_to_rounding(a, b):
+    # Sums of thousands of products: their rounding error scales with the largest magnitude, not each value.
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * (1.0 + float(b.detach().abs().max())))
+
+
+def _eager_stack(x, layers, relu_last):
+    for i, layer in enumerate(layers):
+        x = torch.nn.functional.linear(x, layer.weight, layer.bias)
+        if relu_last or i < len(layers) - 1:
+            x = torch.relu(x)
+    return x
+
+
+@pytest.mark.parametrize("sizes,batch", [((256, 256), 64), ((32, 16), 5), ((512,), 300), ((300, 3), 2048)])
+@pytest.mark.parametrize("relu_last", [False, True])
+def test_linear_stack_matches_eager_autograd(sizes, batch, relu_last):
+    # Large products run in oneDNN (other summation order than MKL): equal up to float rounding.
+    torch.manual_seed(0)
+    dims = [4, *sizes, 3]
+    layers = [torch.nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True)]
+    layers[-1].bias = None  # a layer without bias is allowed
+    x = torch.randn(batch, 4, requires_grad=True)
+    params = [x, *(p for layer in layers for p in layer.parameters())]
+    out = linear_stack(x, layers, relu_last)
+    ref = _eager_stack(x, layers, relu_last)
+    _assert_close_to_rounding(out, ref)
+    g = torch.randn_like(ref)
+    for a, b in zip(torch.autograd.grad(out, params, g), torch.autograd.grad(ref, params, g), strict=True):
+        _assert_close_to_rounding(a, b)
+    with torch.no_grad():
+        _assert_close_to_rounding(linear_stack(x, layers, relu_last), ref)
+
+
+def test_linear_stack_frozen_layers_and_other_dtypes():
+    torch.manual_seed(0)
+    layers = [torch.nn.Linear(6, 64), torch.nn.Linear(64, 2)]
+    for layer in layers:
+        layer.requires_grad_(False)
+    x = torch.randn(128, 6, requires_grad=True)  # gradient w.r.t. the input only (a critic's action input)
+    (gx,) = torch.autograd.grad(linear_stack(x, layers, False).sum(), [x])
+    (ref,) = torch.autograd.grad(_eager_stack(x, layers, False).sum(), [x])
+    torch.testing.assert_close(gx, ref)
+    double_layers = [torch.nn.Linear(6, 8).double()]
+    xd = torch.randn(3, 6, dtype=torch.float64)
+    assert torch.equal(linear_stack(xd, double_layers, True), _eager_stack(xd, double_layers, True))
+
+
+def test_q_network_runs_as_one_stack():
+    torch.manual_seed(0)
+    q = q_network((4,), 2, (256, 256))
+    obs = torch.randn(64, 4)
+    expected = q.head(q.torso[3](q.torso[2](q.torso[1](q.torso[0](obs)))))
+    _assert_close_to_rounding(q(obs), expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_hand_written_backward_equals_autograd(dtype):
+    torch.manual_seed(0)
+    layers = [torch.nn.Linear(4, 256).to(dtype), torch.nn.Linear(256, 256).to(dtype), torch.nn.Linear(256, 3).to(dtype)]
+    x = torch.randn(64, 4, dtype=dtype)
+    g = torch.randn(64, 3, dtype=dtype)
+    out, acts = linear_stack_forward(x, layers, relu_last=False)
+    assert out.grad_fn is None
+    linear_stack_backward(g, acts, layers, relu_last=False)
+    ours = [p.grad.clone() for layer in layers for p in layer.parameters()]
+    for layer in layers:
+        layer.zero_grad(set_to_none=True)
+    linear_stack(x, layers, relu_last=False).backward(g)
+    for a, layer_grad in zip(ours, (p.grad for layer in layers for p in layer.parameters()), strict=True):
+        if dtype == torch.float32:  # the same ops as linear_stack's own backward
+            assert torch.equal(a, layer_grad)
+        else:  # linear_stack is the plain autograd chain here
+            _assert_close_to_rounding(a, layer_grad)

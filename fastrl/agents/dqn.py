@@ -41,7 +41,9 @@ import torch
 import torch.nn.functional as F
 
 from fastrl.checkpoint import load_checkpoint, save_checkpoint, set_torch_rng_state, torch_rng_state
+from fastrl.losses import huber_td_backward
 from fastrl.nets import QNetwork, is_image_shape, q_network
+from fastrl.optim import FlatAdam, flatten_parameters
 from fastrl.schedules import LinearSchedule
 
 __all__ = ["DQNConfig", "DQN", "PRESETS", "is_atari_id"]
@@ -142,7 +144,8 @@ class DQNConfig:
     torch_threads: int | None = None
     """``torch.set_num_threads`` for this process on CPU (None or 0: leave torch's setting)."""
     compile: bool | None = None
-    """``torch.compile`` the Q-network (needs a working compiler toolchain)."""
+    """``torch.compile`` the Q-network (needs a working compiler toolchain; for the CartPole MLP on CPU it is
+    slower than the default path, compile time aside)."""
     clip_rewards: bool | None = None
     """store sign(reward) in the replay memory (Atari); logged returns stay unclipped."""
     log_interval: int | None = None
@@ -252,10 +255,14 @@ class DQN:
         self.target_net: QNetwork = q_network(self.obs_shape, self.n_actions, cfg.hidden_sizes, cfg.dueling)
         self.target_net.to(self.device).load_state_dict(self.q_net.state_dict())
         self.target_net.requires_grad_(False)
-        # The fused kernel updates all parameters in one call: ~3x faster than the per-tensor loop on CPU.
-        self._params = list(self.q_net.parameters())  # a list, not a generator: walked every gradient step
-        self.optimizer = torch.optim.Adam(self._params, lr=cfg.learning_rate, fused=True)
+        # Each network's parameters live in one flat buffer: clipping and Adam are one pass over one tensor
+        # (torch.optim.Adam's fused kernel), and a target update is one copy.
+        self.optimizer = FlatAdam(self.q_net, lr=cfg.learning_rate)
+        self._target_params = flatten_parameters(self.target_net)
         self._q = torch.compile(self.q_net) if cfg.compile else self.q_net
+        # An MLP Q-network on the CPU gets the TD loss's gradient by hand (huber_td_backward: the same numbers
+        # as _td_loss + backward, without autograd's graph, which costs a quarter of a small network's step).
+        self._hand_grad = self.device.type == "cpu" and not cfg.compile and self.q_net.linear_layers is not None
         self._q_target = torch.compile(self.target_net) if cfg.compile else self.target_net
 
         # Replay memory: n-step returns; Atari frame stacks stored one frame per transition.
@@ -354,11 +361,12 @@ class DQN:
         """Epsilon-greedy actions for the training envs; the Q-network runs only if some env exploits."""
         n = len(obs)
         explore = self.rng.random(n) < eps
-        random_actions = self.rng.integers(self.n_actions, size=n)
         if explore.all():
-            return random_actions
-        greedy = self._q(torch.from_numpy(obs).to(self.device)).argmax(dim=1).cpu().numpy()
-        return np.where(explore, random_actions, greedy)
+            return self.rng.integers(self.n_actions, size=n)
+        actions = self._q(torch.from_numpy(obs).to(self.device)).argmax(dim=1).cpu().numpy()
+        if explore.any():  # random actions are drawn only where needed: a draw costs as much as the rest
+            actions[explore] = self.rng.integers(self.n_actions, size=int(explore.sum()))
+        return actions
 
     # ---- learning ----------------------------------------------------------------------------------
 
@@ -371,37 +379,31 @@ class DQN:
             return q_target_next.gather(1, a_next).squeeze(1)
         return q_target_next.max(dim=1).values
 
-    def _td_loss(self, obs, action, reward, discount, q_next, weights):
-        """Huber loss between ``Q(s, a)`` and ``y = reward + discount * q_next``, importance-weighted with
-        prioritized replay; returns (loss, |TD error| ``(B,)``, mean Q)."""
-        q_sa = self._q(obs).gather(1, action.unsqueeze(1)).squeeze(1)
-        y = reward + discount * q_next
-        if not self.config.prioritized:
-            return F.smooth_l1_loss(q_sa, y), None, q_sa.detach().mean()
-        loss = (F.smooth_l1_loss(q_sa, y, reduction="none") * weights).mean()
-        return loss, (q_sa.detach() - y).abs(), q_sa.detach().mean()
-
-    def _gradient_step(self, obs, action, reward, discount, q_next, weights) -> torch.Tensor:
-        loss, abs_td, q_mean = self._td_loss(obs, action, reward, discount, q_next, weights)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self._clip_grad_norm()
-        self.optimizer.step()
-        # Device-side sums: no host sync per step; read with .item() at log time only.
-        self._td_loss_sum += loss.detach()
-        self._q_sum += q_mean
-        self._loss_count += 1
-        self.num_updates += 1
-        return abs_td
-
     @torch.no_grad()
-    def _clip_grad_norm(self) -> None:
-        """Scales gradients so their global L2 norm is at most ``max_grad_norm`` (as
-        ``torch.nn.utils.clip_grad_norm_``, minus its per-call checks, in four tensor ops and no host sync)."""
-        grads = [p.grad for p in self._params if p.grad is not None]
-        total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-        coef = (self.config.max_grad_norm / (total + 1e-6)).clamp_(max=1.0)
-        torch._foreach_mul_(grads, coef)
+    def _td_target(self, reward, discount, next_obs, q_target_next) -> torch.Tensor:
+        """``y = reward + discount * bootstrap(next_obs)`` ``(B,)`` (discount is 0 where the episode ended)."""
+        return reward + discount * self._bootstrap(next_obs, q_target_next)
+
+    def _td_loss(self, obs, action, y, weights=None):
+        """Huber loss between ``Q(s, a)`` and the TD target ``y``, importance-weighted by ``weights`` with
+        prioritized replay; returns (loss, ``Q(s, a)`` ``(B,)``)."""
+        q_sa = self._q(obs).gather(1, action.unsqueeze(1)).squeeze(1)
+        if weights is None:
+            return F.smooth_l1_loss(q_sa, y), q_sa
+        return (F.smooth_l1_loss(q_sa, y, reduction="none") * weights).mean(), q_sa
+
+    def _gradient_step(self, obs, action, y, weights=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One Adam step on the TD loss; returns the loss and ``Q(s, a)`` ``(B,)``, detached."""
+        self.optimizer.zero_grad()
+        if self._hand_grad:
+            loss, q_sa = huber_td_backward(self.q_net, obs, action, y, weights)
+        else:
+            loss, q_sa = self._td_loss(obs, action, y, weights)
+            loss.backward()
+        self.optimizer.clip_grad_norm_(self.config.max_grad_norm)
+        self.optimizer.step()
+        self.num_updates += 1
+        return loss.detach(), q_sa.detach()
 
     def _train_phase(self, num_steps: int) -> None:
         """``num_steps`` gradient steps on replay samples.
@@ -411,8 +413,9 @@ class DQN:
         """
         cfg = self.config
         on_device = self._pin or self.device.type != "cpu"
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.lr(self.global_step)
+        self.optimizer.lr = self.lr(self.global_step)
+        losses: list[torch.Tensor] = []
+        q_values: list[torch.Tensor] = []
         if not cfg.prioritized:
             # The memory does not change during a phase either, so one sample of k * batch_size i.i.d.
             # uniform draws is distributed exactly like k separate samples; it costs one call, one
@@ -426,37 +429,45 @@ class DQN:
                 batch = batch.to(self.device) if on_device else batch
                 with torch.no_grad():
                     q_target_next = self._q_target(batch.next_obs)
-                    if not cfg.double:
-                        q_next_all = q_target_next.max(dim=1).values
-                for j in range(k):
-                    s = slice(j * cfg.batch_size, (j + 1) * cfg.batch_size)
+                    # Without Double DQN the targets depend on the target network only: all k at once.
+                    y_all = None if cfg.double else self._td_target(batch.reward, batch.discount, batch.next_obs,
+                                                                     q_target_next).split(cfg.batch_size)
+                steps = zip(*(t.split(cfg.batch_size) for t in (batch.obs, batch.action, batch.reward,
+                                                                batch.discount, batch.next_obs, q_target_next)),
+                            strict=True)
+                for j, (obs, action, reward, discount, next_obs, q_t) in enumerate(steps):
                     # Double DQN's argmax uses the online network as it is at this step.
-                    q_next = (self._bootstrap(batch.next_obs[s], q_target_next[s]) if cfg.double
-                              else q_next_all[s])
-                    self._gradient_step(batch.obs[s], batch.action[s], batch.reward[s], batch.discount[s],
-                                        q_next, batch.weights[s])
+                    y = self._td_target(reward, discount, next_obs, q_t) if cfg.double else y_all[j]
+                    loss, q_sa = self._gradient_step(obs, action, y)
+                    losses.append(loss)
+                    q_values.append(q_sa)
                 done += k
-            return
-        for _ in range(num_steps):
-            beta = self.beta(self.global_step)
-            batch = self.buffer.sample(cfg.batch_size, beta=beta, as_torch=True, pin_memory=self._pin)
-            indices = batch.indices.numpy().copy()
-            batch = batch.to(self.device) if on_device else batch
-            with torch.no_grad():
-                q_next = self._bootstrap(batch.next_obs, self._q_target(batch.next_obs))
-            abs_td = self._gradient_step(batch.obs, batch.action, batch.reward, batch.discount, q_next,
-                                         batch.weights)
-            # New priorities must reach the memory before the next sample: one sync per step, inherent to PER.
-            self.buffer.update_priorities(indices, abs_td.double().cpu().numpy())
+        else:
+            for _ in range(num_steps):
+                beta = self.beta(self.global_step)
+                batch = self.buffer.sample(cfg.batch_size, beta=beta, as_torch=True, pin_memory=self._pin)
+                indices = batch.indices.numpy().copy()
+                batch = batch.to(self.device) if on_device else batch
+                with torch.no_grad():
+                    y = self._td_target(batch.reward, batch.discount, batch.next_obs, self._q_target(batch.next_obs))
+                loss, q_sa = self._gradient_step(batch.obs, batch.action, y, batch.weights)
+                losses.append(loss)
+                q_values.append(q_sa)
+                # New priorities must reach the memory before the next sample: one sync per step, inherent
+                # to PER.
+                self.buffer.update_priorities(indices, (q_sa - y).abs().double().cpu().numpy())
+        if losses:
+            # Device-side sums, one op each per phase: no host sync; read with .item() at log time only.
+            self._td_loss_sum += torch.stack(losses).sum()
+            self._q_sum += torch.cat(q_values).sum() / cfg.batch_size
+            self._loss_count += len(losses)
 
     @torch.no_grad()
     def _update_target(self) -> None:
         if self.config.tau >= 1.0:
-            for t, p in zip(self.target_net.parameters(), self.q_net.parameters(), strict=True):
-                t.copy_(p)
+            self._target_params.copy_(self.optimizer.params)
         else:
-            for t, p in zip(self.target_net.parameters(), self.q_net.parameters(), strict=True):
-                t.lerp_(p, self.config.tau)
+            self._target_params.lerp_(self.optimizer.params, self.config.tau)
 
     # ---- the loop ----------------------------------------------------------------------------------
 

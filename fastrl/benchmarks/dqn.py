@@ -4,9 +4,9 @@ Both train on CartPole-v1 with rl-zoo's tuned SB3 hyperparameters (lr 2.3e-3, ba
 learning_starts 1000, gamma 0.99, target update every 10 steps, train_freq 256 with 128 gradient steps,
 epsilon 1 -> 0.04 over the first 16%, MLP 256x256, max_grad_norm 10, one env, plain DQN: no Double DQN).
 Each library runs the same number of env steps on the CPU. Threads: by default each library runs as its
-users run it: SB3 with torch's default thread count, fastrl with its CartPole preset's one torch thread (for
-a 256x256 MLP at batch 64 a second thread costs more in hand-offs than it gains); ``--threads`` and
-``--sb3-threads`` set them. The table gives wall time, env steps per second, gradient steps per second and
+users run it: SB3 with torch's default thread count, fastrl with its CartPole preset's one torch thread (on a
+2-core machine shared with other jobs a second thread was sometimes faster, sometimes slower); ``--threads``
+and ``--sb3-threads`` set them. The table gives wall time, env steps per second, gradient steps per second and
 the ratio, plus the greedy return each agent reached (20 episodes), so speed is not bought with a broken
 learner.
 """
