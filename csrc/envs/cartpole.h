@@ -37,17 +37,37 @@ class CartPole {
     for (double& s : state_) s = rng.uniform(options.low, options.high);
   }
 
-  // sin and cos of the angles of count envs about to step (count <=
-  // kMaxPrepareCount), for their Step(): one batched pass, mostly without libm
-  // calls (exact_trig.h).
-  static void PrepareStep(CartPole* envs, std::size_t count) {
+  // Steps count envs (count <= kMaxPrepareCount) with actions[i], writing
+  // env i's observation, reward and termination at obs + i * kObsDim,
+  // rewards[i] and terminated[i]. Same results as Step() on each env, in
+  // batched passes: sin/cos of every angle first (exact_trig.h, mostly without
+  // libm calls), then the dynamics two envs per SSE2 operation. Elementwise
+  // IEEE operations give the same doubles in vector lanes as in scalar code,
+  // and Dynamics() is the one formula both paths run.
+  static void StepBatch(CartPole* envs, const Action* actions, std::size_t count, float* obs, double* rewards,
+                        bool* terminated) {
     double theta[kMaxPrepareCount], sin_theta[kMaxPrepareCount], cos_theta[kMaxPrepareCount];
     for (std::size_t i = 0; i < count; ++i) theta[i] = envs[i].state_[2];
     SinCosBatch(theta, sin_theta, cos_theta, count);
-    for (std::size_t i = 0; i < count; ++i) {
-      envs[i].sin_theta_ = sin_theta[i];
-      envs[i].cos_theta_ = cos_theta[i];
+    std::size_t i = 0;
+    for (; i + 2 <= count; i += 2) {
+      CartPole& a = envs[i];
+      CartPole& b = envs[i + 1];
+      V2 s[kStateDim];
+      for (int k = 0; k < kStateDim; ++k) s[k] = V2{a.state_[k], b.state_[k]};
+      const V2 force = {Force(actions[i]), Force(actions[i + 1])};
+      const V2 sintheta = {sin_theta[i], sin_theta[i + 1]};
+      const V2 costheta = {cos_theta[i], cos_theta[i + 1]};
+      Dynamics(s, force, sintheta, costheta);
+      for (int k = 0; k < kStateDim; ++k) {
+        a.state_[k] = s[k][0];
+        b.state_[k] = s[k][1];
+      }
+      const V2i out = OutOfBounds(s[0], s[2]);
+      a.Finish(out[0] != 0, obs + i * kObsDim, rewards[i], terminated[i]);
+      b.Finish(out[1] != 0, obs + (i + 1) * kObsDim, rewards[i + 1], terminated[i + 1]);
     }
+    if (i < count) envs[i].StepWith(actions[i], sin_theta[i], cos_theta[i], obs + i * kObsDim, rewards[i], terminated[i]);
   }
 
   void WriteObs(float* obs) const {
@@ -55,45 +75,11 @@ class CartPole {
   }
 
   StepResult Step(Action action, float* obs) {
-    // Constants computed exactly as gymnasium's __init__ does.
-    constexpr double gravity = 9.8;
-    constexpr double masscart = 1.0;
-    constexpr double masspole = 0.1;
-    constexpr double total_mass = masspole + masscart;
-    constexpr double length = 0.5;
-    constexpr double polemass_length = masspole * length;
-    constexpr double force_mag = 10.0;
-    constexpr double tau = 0.02;
-    const double theta_threshold = 12 * 2 * M_PI / 360;
-    constexpr double x_threshold = 2.4;
-
-    double x = state_[0], x_dot = state_[1], theta = state_[2], theta_dot = state_[3];
-    const double force = action == 1 ? force_mag : -force_mag;
-    // Exactly libm's sin(theta) and cos(theta), from PrepareStep.
-    const double sintheta = sin_theta_, costheta = cos_theta_;
-    // np.square is a plain multiply (not pow).
-    const double temp = (force + polemass_length * (theta_dot * theta_dot) * sintheta) / total_mass;
-    const double thetaacc = (gravity * sintheta - costheta * temp) /
-                            (length * (4.0 / 3.0 - masspole * (costheta * costheta) / total_mass));
-    const double xacc = temp - polemass_length * thetaacc * costheta / total_mass;
-    x = x + tau * x_dot;
-    x_dot = x_dot + tau * xacc;
-    theta = theta + tau * theta_dot;
-    theta_dot = theta_dot + tau * thetaacc;
-    state_[0] = x;
-    state_[1] = x_dot;
-    state_[2] = theta;
-    state_[3] = theta_dot;
-    WriteObs(obs);
-
-    const bool terminated = x < -x_threshold || x > x_threshold || theta < -theta_threshold || theta > theta_threshold;
-    double reward;
-    if (sutton_barto_reward_) {
-      reward = terminated ? -1.0 : 0.0;
-    } else {
-      reward = 1.0;
-    }
-    return {reward, terminated};
+    double sintheta, costheta;
+    SinCosBatch(&state_[2], &sintheta, &costheta, 1);
+    StepResult result;
+    StepWith(action, sintheta, costheta, obs, result.reward, result.terminated);
+    return result;
   }
 
   void GetState(double* out) const {
@@ -104,10 +90,62 @@ class CartPole {
   }
 
  private:
+  // Constants computed exactly as gymnasium's __init__ does.
+  static constexpr double kGravity = 9.8;
+  static constexpr double kMassCart = 1.0;
+  static constexpr double kMassPole = 0.1;
+  static constexpr double kTotalMass = kMassPole + kMassCart;
+  static constexpr double kLength = 0.5;
+  static constexpr double kPoleMassLength = kMassPole * kLength;
+  static constexpr double kForceMag = 10.0;
+  static constexpr double kTau = 0.02;
+  static constexpr double kXThreshold = 2.4;
+  static constexpr double kThetaThreshold = 12 * 2 * M_PI / 360;
+
+  static double Force(Action action) { return action == 1 ? kForceMag : -kForceMag; }
+
+  // gymnasium's step() arithmetic in its operation order, on T = double (one
+  // env) or V2 (two envs per lane): s = {x, x_dot, theta, theta_dot} is
+  // advanced in place; sintheta/costheta are exactly libm's sin/cos(theta).
+  template <class T>
+  static void Dynamics(T* s, T force, T sintheta, T costheta) {
+    const T x = s[0], x_dot = s[1], theta = s[2], theta_dot = s[3];
+    // np.square is a plain multiply (not pow).
+    const T temp = (force + kPoleMassLength * (theta_dot * theta_dot) * sintheta) / kTotalMass;
+    const T thetaacc = (kGravity * sintheta - costheta * temp) /
+                       (kLength * (4.0 / 3.0 - kMassPole * (costheta * costheta) / kTotalMass));
+    const T xacc = temp - kPoleMassLength * thetaacc * costheta / kTotalMass;
+    s[0] = x + kTau * x_dot;
+    s[1] = x_dot + kTau * xacc;
+    s[2] = theta + kTau * theta_dot;
+    s[3] = theta_dot + kTau * thetaacc;
+  }
+
+  static bool OutOfBounds(double x, double theta) {
+    return x < -kXThreshold || x > kXThreshold || theta < -kThetaThreshold || theta > kThetaThreshold;
+  }
+  static V2i OutOfBounds(V2 x, V2 theta) {
+    return (x < -kXThreshold) | (x > kXThreshold) | (theta < -kThetaThreshold) | (theta > kThetaThreshold);
+  }
+
+  // The rest of a step once the new state is in state_.
+  void Finish(bool is_terminated, float* obs, double& reward, bool& terminated) const {
+    WriteObs(obs);
+    if (sutton_barto_reward_) {
+      reward = is_terminated ? -1.0 : 0.0;
+    } else {
+      reward = 1.0;
+    }
+    terminated = is_terminated;
+  }
+
+  void StepWith(Action action, double sintheta, double costheta, float* obs, double& reward, bool& terminated) {
+    Dynamics(state_, Force(action), sintheta, costheta);
+    Finish(OutOfBounds(state_[0], state_[2]), obs, reward, terminated);
+  }
+
   bool sutton_barto_reward_;
   double state_[kStateDim] = {0.0, 0.0, 0.0, 0.0};
-  double sin_theta_ = 0.0;  // of state_[2], set by PrepareStep
-  double cos_theta_ = 1.0;
 };
 
 }  // namespace fastrl::envs
