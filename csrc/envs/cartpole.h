@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "core/rng.h"
 #include "envs/env_common.h"
@@ -41,36 +42,19 @@ class CartPole {
   // env i's observation, reward and termination at obs + i * kObsDim,
   // rewards[i] and terminated[i]. Same results as Step() on each env, in
   // batched passes: sin/cos of every angle first (exact_trig.h, mostly without
-  // libm calls), then the dynamics two envs per SSE2 operation. Elementwise
-  // IEEE operations give the same doubles in vector lanes as in scalar code,
-  // and Dynamics() is the one formula both paths run.
+  // libm calls), then the dynamics, two (SSE2) or four (AVX2) envs per vector
+  // operation. Elementwise IEEE operations give the same doubles in vector
+  // lanes as in scalar code, and Dynamics() is the one formula all paths run.
   static void StepBatch(CartPole* envs, const Action* actions, std::size_t count, float* obs, double* rewards,
                         bool* terminated) {
-    double theta[kMaxPrepareCount], sin_theta[kMaxPrepareCount], cos_theta[kMaxPrepareCount];
-    for (std::size_t i = 0; i < count; ++i) theta[i] = envs[i].state_[2];
-    SinCosBatch(theta, sin_theta, cos_theta, count);
-    std::size_t i = 0;
-    for (; i + 2 <= count; i += 2) {
-      CartPole& a = envs[i];
-      CartPole& b = envs[i + 1];
-      V2 s[kStateDim];
-      for (int k = 0; k < kStateDim; ++k) s[k] = V2{a.state_[k], b.state_[k]};
-      const V2 force = {Force(actions[i]), Force(actions[i + 1])};
-      const V2 sintheta = {sin_theta[i], sin_theta[i + 1]};
-      const V2 costheta = {cos_theta[i], cos_theta[i + 1]};
-      Dynamics(s, force, sintheta, costheta);
-      for (int k = 0; k < kStateDim; ++k) {
-        a.state_[k] = s[k][0];
-        b.state_[k] = s[k][1];
-      }
-      const V2i out = OutOfBounds(s[0], s[2]);
-      a.Finish(out[0] != 0, obs + i * kObsDim, rewards[i], terminated[i]);
-      b.Finish(out[1] != 0, obs + (i + 1) * kObsDim, rewards[i + 1], terminated[i + 1]);
+    if (HasAvx2()) {
+      StepBatchAvx2(envs, actions, count, obs, rewards, terminated);
+    } else {
+      StepBatchSse2(envs, actions, count, obs, rewards, terminated);
     }
-    if (i < count) envs[i].StepWith(actions[i], sin_theta[i], cos_theta[i], obs + i * kObsDim, rewards[i], terminated[i]);
   }
 
-  void WriteObs(float* obs) const {
+  FASTRL_LANES_INLINE void WriteObs(float* obs) const {
     for (int k = 0; k < kStateDim; ++k) obs[k] = static_cast<float>(state_[k]);
   }
 
@@ -108,7 +92,7 @@ class CartPole {
   // env) or V2 (two envs per lane): s = {x, x_dot, theta, theta_dot} is
   // advanced in place; sintheta/costheta are exactly libm's sin/cos(theta).
   template <class T>
-  static void Dynamics(T* s, T force, T sintheta, T costheta) {
+  FASTRL_LANES_INLINE static void Dynamics(T* s, T force, T sintheta, T costheta) {
     const T x = s[0], x_dot = s[1], theta = s[2], theta_dot = s[3];
     // np.square is a plain multiply (not pow).
     const T temp = (force + kPoleMassLength * (theta_dot * theta_dot) * sintheta) / kTotalMass;
@@ -124,12 +108,60 @@ class CartPole {
   static bool OutOfBounds(double x, double theta) {
     return x < -kXThreshold || x > kXThreshold || theta < -kThetaThreshold || theta > kThetaThreshold;
   }
-  static V2i OutOfBounds(V2 x, V2 theta) {
+  template <class V>
+  FASTRL_LANES_INLINE static Mask<V> OutOfBounds(V x, V theta) {
     return (x < -kXThreshold) | (x > kXThreshold) | (theta < -kThetaThreshold) | (theta > kThetaThreshold);
   }
 
+  // {f(0), ..., f(lanes - 1)}, built in one expression.
+  template <class V, class F, std::size_t... L>
+  FASTRL_LANES_INLINE static V Gather(F f, std::index_sequence<L...>) {
+    return V{f(L)...};
+  }
+  template <class V, class F>
+  FASTRL_LANES_INLINE static V Gather(F f) {
+    return Gather<V>(f, std::make_index_sequence<sizeof(V) / sizeof(double)>());
+  }
+
+  template <class V>
+  FASTRL_LANES_INLINE static void StepBatchLanes(CartPole* envs, const Action* actions, std::size_t count, float* obs,
+                                                 double* rewards, bool* terminated) {
+    constexpr std::size_t kLanes = sizeof(V) / sizeof(double);
+    double theta[kMaxPrepareCount], sin_theta[kMaxPrepareCount], cos_theta[kMaxPrepareCount];
+    for (std::size_t i = 0; i < count; ++i) theta[i] = envs[i].state_[2];
+    SinCosBatchLanes<V>(theta, sin_theta, cos_theta, count);
+    std::size_t i = 0;
+    for (; i + kLanes <= count; i += kLanes) {
+      const CartPole* const e = envs + i;
+      V s[kStateDim];
+      for (int k = 0; k < kStateDim; ++k) s[k] = Gather<V>([=](std::size_t l) { return e[l].state_[k]; });
+      const V force = Gather<V>([=](std::size_t l) { return Force(actions[i + l]); });
+      V sintheta, costheta;
+      __builtin_memcpy(&sintheta, sin_theta + i, sizeof(V));
+      __builtin_memcpy(&costheta, cos_theta + i, sizeof(V));
+      Dynamics(s, force, sintheta, costheta);
+      const Mask<V> out = OutOfBounds(s[0], s[2]);
+      for (std::size_t l = 0; l < kLanes; ++l) {
+        CartPole& env = envs[i + l];
+        for (int k = 0; k < kStateDim; ++k) env.state_[k] = s[k][l];
+        env.Finish(out[l] != 0, obs + (i + l) * kObsDim, rewards[i + l], terminated[i + l]);
+      }
+    }
+    for (; i < count; ++i) {
+      envs[i].StepWith(actions[i], sin_theta[i], cos_theta[i], obs + i * kObsDim, rewards[i], terminated[i]);
+    }
+  }
+  static void StepBatchSse2(CartPole* envs, const Action* actions, std::size_t count, float* obs, double* rewards,
+                            bool* terminated) {
+    StepBatchLanes<V2>(envs, actions, count, obs, rewards, terminated);
+  }
+  __attribute__((target("avx2"))) static void StepBatchAvx2(CartPole* envs, const Action* actions, std::size_t count,
+                                                            float* obs, double* rewards, bool* terminated) {
+    StepBatchLanes<V4>(envs, actions, count, obs, rewards, terminated);
+  }
+
   // The rest of a step once the new state is in state_.
-  void Finish(bool is_terminated, float* obs, double& reward, bool& terminated) const {
+  FASTRL_LANES_INLINE void Finish(bool is_terminated, float* obs, double& reward, bool& terminated) const {
     WriteObs(obs);
     if (sutton_barto_reward_) {
       reward = is_terminated ? -1.0 : 0.0;
@@ -139,7 +171,7 @@ class CartPole {
     terminated = is_terminated;
   }
 
-  void StepWith(Action action, double sintheta, double costheta, float* obs, double& reward, bool& terminated) {
+  FASTRL_LANES_INLINE void StepWith(Action action, double sintheta, double costheta, float* obs, double& reward, bool& terminated) {
     Dynamics(state_, Force(action), sintheta, costheta);
     Finish(OutOfBounds(state_[0], state_[2]), obs, reward, terminated);
   }
