@@ -92,7 +92,7 @@ class CartPole {
   // env) or V2 (two envs per lane): s = {x, x_dot, theta, theta_dot} is
   // advanced in place; sintheta/costheta are exactly libm's sin/cos(theta).
   template <class T>
-  FASTRL_LANES_INLINE static void Dynamics(T* s, T force, T sintheta, T costheta) {
+  FASTRL_LANES_INLINE static void Dynamics(T* s, const T& force, const T& sintheta, const T& costheta) {
     const T x = s[0], x_dot = s[1], theta = s[2], theta_dot = s[3];
     // np.square is a plain multiply (not pow).
     const T temp = (force + kPoleMassLength * (theta_dot * theta_dot) * sintheta) / kTotalMass;
@@ -109,7 +109,7 @@ class CartPole {
     return x < -kXThreshold || x > kXThreshold || theta < -kThetaThreshold || theta > kThetaThreshold;
   }
   template <class V>
-  FASTRL_LANES_INLINE static Mask<V> OutOfBounds(V x, V theta) {
+  FASTRL_LANES_INLINE static Mask<V> OutOfBounds(const V& x, const V& theta) {
     return (x < -kXThreshold) | (x > kXThreshold) | (theta < -kThetaThreshold) | (theta > kThetaThreshold);
   }
 

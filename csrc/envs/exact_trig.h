@@ -47,6 +47,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 28))
 #define FASTRL_EXACT_TRIG_FAST_PATH 1
@@ -95,9 +96,13 @@ using SinCosPair = SinCosLanes<V2>;
 // Whether this CPU runs AVX2 (then the batched passes take four lanes per
 // operation instead of two). The build targets baseline x86-64 and FMA stays
 // off in every path (-ffp-contract=off), so both paths round identically.
+// Setting FASTRL_NO_AVX2=1 in the environment forces the SSE2 path (so tests
+// cover it on AVX2 machines too).
 inline bool HasAvx2() {
 #if defined(__x86_64__) || defined(__i386__)
   static const bool has = [] {
+    const char* off = std::getenv("FASTRL_NO_AVX2");
+    if (off != nullptr && off[0] != '\0' && off[0] != '0') return false;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") != 0;
   }();
@@ -111,7 +116,7 @@ inline bool HasAvx2() {
 // AVX2 (inlining into a function with a wider target is allowed). As they are
 // never called out of line, GCC's note that passing V4 by value without AVX
 // changes the calling convention does not apply; it is silenced here for the
-// files that include this header.
+// files that include this header (and vectors are passed by reference).
 #define FASTRL_LANES_INLINE inline __attribute__((always_inline))
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -120,14 +125,14 @@ inline bool HasAvx2() {
 namespace trig_detail {
 
 template <class V>
-FASTRL_LANES_INLINE V Abs(V v) {
+FASTRL_LANES_INLINE V Abs(const V& v) {
   return reinterpret_cast<V>(reinterpret_cast<Mask<V>>(v) & 0x7FFFFFFFFFFFFFFFLL);
 }
 
 // Mask of the lanes where E + bound < tolerance * ulp(s) and s is not a power
 // of two (whose lower neighbour is only half an ulp away). s is normal here.
 template <class V>
-FASTRL_LANES_INLINE Mask<V> Proven(V s, V error, V bound, double tolerance) {
+FASTRL_LANES_INLINE Mask<V> Proven(const V& s, const V& error, const V& bound, double tolerance) {
   const Mask<V> bits = reinterpret_cast<Mask<V>>(s);
   const Mask<V> exponent = bits & 0x7FF0000000000000LL;
   const Mask<V> mantissa = bits & 0x000FFFFFFFFFFFFFLL;
@@ -148,7 +153,7 @@ constexpr double kC0 = 1.0 / 24.0, kC1 = -1.0 / 720.0, kC2 = 1.0 / 40320.0, kC3 
 }  // namespace trig_detail
 
 template <class V>
-FASTRL_LANES_INLINE SinCosLanes<V> SinCosFast(V x) {
+FASTRL_LANES_INLINE SinCosLanes<V> SinCosFast(const V& x) {
   using namespace trig_detail;
   const V ax = Abs(x);
   const Mask<V> in_range = (ax > 0x1p-20) & (ax <= kSinCosFastMax);  // false for NaN and inf
