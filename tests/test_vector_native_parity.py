@@ -294,3 +294,24 @@ def test_exact_sincos_fast_path_on_millions_and_near_ties() -> None:
         assert report["mismatches"] == 0
         key = "sin_fallbacks" if f is np.sin else "cos_fallbacks"
         assert report[key] == len(ties)
+
+
+@pytest.mark.parametrize("num_envs", [7, 67])
+def test_cartpole_batch_tails(num_envs: int) -> None:
+    # Batches stepped a vector of envs at a time, with a remainder stepped one by one,
+    # and (67) a second block after the first 64 envs.
+    counts = run_parity("CartPole-v1", _random_discrete(2), num_envs=num_envs, steps=120, seed=4)
+    assert counts["terminated"] > 0
+
+
+def test_cartpole_and_sincos_sse2_path() -> None:
+    """The SSE2 path (two lanes) gives the same bits as the AVX2 one: rerun CartPole's parity tests with it forced."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, FASTRL_NO_AVX2="1")
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
+           "-k", "(cartpole or sincos) and not sse2"]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "core/rng.h"
 #include "envs/env_common.h"
@@ -37,63 +38,32 @@ class CartPole {
     for (double& s : state_) s = rng.uniform(options.low, options.high);
   }
 
-  // sin and cos of the angles of count envs about to step (count <=
-  // kMaxPrepareCount), for their Step(): one batched pass, mostly without libm
-  // calls (exact_trig.h).
-  static void PrepareStep(CartPole* envs, std::size_t count) {
-    double theta[kMaxPrepareCount], sin_theta[kMaxPrepareCount], cos_theta[kMaxPrepareCount];
-    for (std::size_t i = 0; i < count; ++i) theta[i] = envs[i].state_[2];
-    SinCosBatch(theta, sin_theta, cos_theta, count);
-    for (std::size_t i = 0; i < count; ++i) {
-      envs[i].sin_theta_ = sin_theta[i];
-      envs[i].cos_theta_ = cos_theta[i];
+  // Steps count envs (count <= kMaxPrepareCount) with actions[i], writing
+  // env i's observation, reward and termination at obs + i * kObsDim,
+  // rewards[i] and terminated[i]. Same results as Step() on each env, in
+  // batched passes: sin/cos of every angle first (exact_trig.h, mostly without
+  // libm calls), then the dynamics, two (SSE2) or four (AVX2) envs per vector
+  // operation. Elementwise IEEE operations give the same doubles in vector
+  // lanes as in scalar code, and Dynamics() is the one formula all paths run.
+  static void StepBatch(CartPole* envs, const Action* actions, std::size_t count, float* obs, double* rewards,
+                        bool* terminated) {
+    if (HasAvx2()) {
+      StepBatchAvx2(envs, actions, count, obs, rewards, terminated);
+    } else {
+      StepBatchSse2(envs, actions, count, obs, rewards, terminated);
     }
   }
 
-  void WriteObs(float* obs) const {
+  FASTRL_LANES_INLINE void WriteObs(float* obs) const {
     for (int k = 0; k < kStateDim; ++k) obs[k] = static_cast<float>(state_[k]);
   }
 
   StepResult Step(Action action, float* obs) {
-    // Constants computed exactly as gymnasium's __init__ does.
-    constexpr double gravity = 9.8;
-    constexpr double masscart = 1.0;
-    constexpr double masspole = 0.1;
-    constexpr double total_mass = masspole + masscart;
-    constexpr double length = 0.5;
-    constexpr double polemass_length = masspole * length;
-    constexpr double force_mag = 10.0;
-    constexpr double tau = 0.02;
-    const double theta_threshold = 12 * 2 * M_PI / 360;
-    constexpr double x_threshold = 2.4;
-
-    double x = state_[0], x_dot = state_[1], theta = state_[2], theta_dot = state_[3];
-    const double force = action == 1 ? force_mag : -force_mag;
-    // Exactly libm's sin(theta) and cos(theta), from PrepareStep.
-    const double sintheta = sin_theta_, costheta = cos_theta_;
-    // np.square is a plain multiply (not pow).
-    const double temp = (force + polemass_length * (theta_dot * theta_dot) * sintheta) / total_mass;
-    const double thetaacc = (gravity * sintheta - costheta * temp) /
-                            (length * (4.0 / 3.0 - masspole * (costheta * costheta) / total_mass));
-    const double xacc = temp - polemass_length * thetaacc * costheta / total_mass;
-    x = x + tau * x_dot;
-    x_dot = x_dot + tau * xacc;
-    theta = theta + tau * theta_dot;
-    theta_dot = theta_dot + tau * thetaacc;
-    state_[0] = x;
-    state_[1] = x_dot;
-    state_[2] = theta;
-    state_[3] = theta_dot;
-    WriteObs(obs);
-
-    const bool terminated = x < -x_threshold || x > x_threshold || theta < -theta_threshold || theta > theta_threshold;
-    double reward;
-    if (sutton_barto_reward_) {
-      reward = terminated ? -1.0 : 0.0;
-    } else {
-      reward = 1.0;
-    }
-    return {reward, terminated};
+    double sintheta, costheta;
+    SinCosBatch(&state_[2], &sintheta, &costheta, 1);
+    StepResult result;
+    StepWith(action, sintheta, costheta, obs, result.reward, result.terminated);
+    return result;
   }
 
   void GetState(double* out) const {
@@ -104,10 +74,110 @@ class CartPole {
   }
 
  private:
+  // Constants computed exactly as gymnasium's __init__ does.
+  static constexpr double kGravity = 9.8;
+  static constexpr double kMassCart = 1.0;
+  static constexpr double kMassPole = 0.1;
+  static constexpr double kTotalMass = kMassPole + kMassCart;
+  static constexpr double kLength = 0.5;
+  static constexpr double kPoleMassLength = kMassPole * kLength;
+  static constexpr double kForceMag = 10.0;
+  static constexpr double kTau = 0.02;
+  static constexpr double kXThreshold = 2.4;
+  static constexpr double kThetaThreshold = 12 * 2 * M_PI / 360;
+
+  static double Force(Action action) { return action == 1 ? kForceMag : -kForceMag; }
+
+  // gymnasium's step() arithmetic in its operation order, on T = double (one
+  // env) or V2 (two envs per lane): s = {x, x_dot, theta, theta_dot} is
+  // advanced in place; sintheta/costheta are exactly libm's sin/cos(theta).
+  template <class T>
+  FASTRL_LANES_INLINE static void Dynamics(T* s, const T& force, const T& sintheta, const T& costheta) {
+    const T x = s[0], x_dot = s[1], theta = s[2], theta_dot = s[3];
+    // np.square is a plain multiply (not pow).
+    const T temp = (force + kPoleMassLength * (theta_dot * theta_dot) * sintheta) / kTotalMass;
+    const T thetaacc = (kGravity * sintheta - costheta * temp) /
+                       (kLength * (4.0 / 3.0 - kMassPole * (costheta * costheta) / kTotalMass));
+    const T xacc = temp - kPoleMassLength * thetaacc * costheta / kTotalMass;
+    s[0] = x + kTau * x_dot;
+    s[1] = x_dot + kTau * xacc;
+    s[2] = theta + kTau * theta_dot;
+    s[3] = theta_dot + kTau * thetaacc;
+  }
+
+  static bool OutOfBounds(double x, double theta) {
+    return x < -kXThreshold || x > kXThreshold || theta < -kThetaThreshold || theta > kThetaThreshold;
+  }
+  template <class V>
+  FASTRL_LANES_INLINE static Mask<V> OutOfBounds(const V& x, const V& theta) {
+    return (x < -kXThreshold) | (x > kXThreshold) | (theta < -kThetaThreshold) | (theta > kThetaThreshold);
+  }
+
+  // {f(0), ..., f(lanes - 1)}, built in one expression.
+  template <class V, class F, std::size_t... L>
+  FASTRL_LANES_INLINE static V Gather(F f, std::index_sequence<L...>) {
+    return V{f(L)...};
+  }
+  template <class V, class F>
+  FASTRL_LANES_INLINE static V Gather(F f) {
+    return Gather<V>(f, std::make_index_sequence<sizeof(V) / sizeof(double)>());
+  }
+
+  template <class V>
+  FASTRL_LANES_INLINE static void StepBatchLanes(CartPole* envs, const Action* actions, std::size_t count, float* obs,
+                                                 double* rewards, bool* terminated) {
+    constexpr std::size_t kLanes = sizeof(V) / sizeof(double);
+    double theta[kMaxPrepareCount], sin_theta[kMaxPrepareCount], cos_theta[kMaxPrepareCount];
+    for (std::size_t i = 0; i < count; ++i) theta[i] = envs[i].state_[2];
+    SinCosBatchLanes<V>(theta, sin_theta, cos_theta, count);
+    std::size_t i = 0;
+    for (; i + kLanes <= count; i += kLanes) {
+      const CartPole* const e = envs + i;
+      V s[kStateDim];
+      for (int k = 0; k < kStateDim; ++k) s[k] = Gather<V>([=](std::size_t l) { return e[l].state_[k]; });
+      const V force = Gather<V>([=](std::size_t l) { return Force(actions[i + l]); });
+      V sintheta, costheta;
+      __builtin_memcpy(&sintheta, sin_theta + i, sizeof(V));
+      __builtin_memcpy(&costheta, cos_theta + i, sizeof(V));
+      Dynamics(s, force, sintheta, costheta);
+      const Mask<V> out = OutOfBounds(s[0], s[2]);
+      for (std::size_t l = 0; l < kLanes; ++l) {
+        CartPole& env = envs[i + l];
+        for (int k = 0; k < kStateDim; ++k) env.state_[k] = s[k][l];
+        env.Finish(out[l] != 0, obs + (i + l) * kObsDim, rewards[i + l], terminated[i + l]);
+      }
+    }
+    for (; i < count; ++i) {
+      envs[i].StepWith(actions[i], sin_theta[i], cos_theta[i], obs + i * kObsDim, rewards[i], terminated[i]);
+    }
+  }
+  static void StepBatchSse2(CartPole* envs, const Action* actions, std::size_t count, float* obs, double* rewards,
+                            bool* terminated) {
+    StepBatchLanes<V2>(envs, actions, count, obs, rewards, terminated);
+  }
+  __attribute__((target("avx2"))) static void StepBatchAvx2(CartPole* envs, const Action* actions, std::size_t count,
+                                                            float* obs, double* rewards, bool* terminated) {
+    StepBatchLanes<V4>(envs, actions, count, obs, rewards, terminated);
+  }
+
+  // The rest of a step once the new state is in state_.
+  FASTRL_LANES_INLINE void Finish(bool is_terminated, float* obs, double& reward, bool& terminated) const {
+    WriteObs(obs);
+    if (sutton_barto_reward_) {
+      reward = is_terminated ? -1.0 : 0.0;
+    } else {
+      reward = 1.0;
+    }
+    terminated = is_terminated;
+  }
+
+  FASTRL_LANES_INLINE void StepWith(Action action, double sintheta, double costheta, float* obs, double& reward, bool& terminated) {
+    Dynamics(state_, Force(action), sintheta, costheta);
+    Finish(OutOfBounds(state_[0], state_[2]), obs, reward, terminated);
+  }
+
   bool sutton_barto_reward_;
   double state_[kStateDim] = {0.0, 0.0, 0.0, 0.0};
-  double sin_theta_ = 0.0;  // of state_[2], set by PrepareStep
-  double cos_theta_ = 1.0;
 };
 
 }  // namespace fastrl::envs

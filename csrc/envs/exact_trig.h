@@ -47,6 +47,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 28))
 #define FASTRL_EXACT_TRIG_FAST_PATH 1
@@ -57,36 +58,85 @@
 namespace fastrl::envs {
 
 // Two doubles (and two 64-bit masks) per SSE2 operation (GCC/Clang vector
-// extensions; x86-64's baseline instruction set).
+// extensions; x86-64's baseline instruction set), or four per AVX2 operation
+// in the functions compiled for AVX2 (picked at run time, see HasAvx2()).
 using V2 = double __attribute__((vector_size(16)));
 using V2i = long long __attribute__((vector_size(16)));
+using V4 = double __attribute__((vector_size(32)));
+using V4i = long long __attribute__((vector_size(32)));
+
+// The mask type of a vector of doubles.
+template <class V>
+struct MaskOf;
+template <>
+struct MaskOf<V2> {
+  using type = V2i;
+};
+template <>
+struct MaskOf<V4> {
+  using type = V4i;
+};
+template <class V>
+using Mask = typename MaskOf<V>::type;
 
 // Largest |x| the fast path handles.
 constexpr double kSinCosFastMax = 0.3;
 
-// The fast path on two arguments: sin and cos estimates, and per lane a mask
-// (all ones) where the estimate is proven to be glibc's result.
-struct SinCosPair {
-  V2 sin;
-  V2 cos;
-  V2i sin_ok;
-  V2i cos_ok;
+// The fast path on one vector of arguments: sin and cos estimates, and per
+// lane a mask (all ones) where the estimate is proven to be glibc's result.
+template <class V>
+struct SinCosLanes {
+  V sin;
+  V cos;
+  Mask<V> sin_ok;
+  Mask<V> cos_ok;
 };
+using SinCosPair = SinCosLanes<V2>;
+
+// Whether this CPU runs AVX2 (then the batched passes take four lanes per
+// operation instead of two). The build targets baseline x86-64 and FMA stays
+// off in every path (-ffp-contract=off), so both paths round identically.
+// Setting FASTRL_NO_AVX2=1 in the environment forces the SSE2 path (so tests
+// cover it on AVX2 machines too).
+inline bool HasAvx2() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool has = [] {
+    const char* off = std::getenv("FASTRL_NO_AVX2");
+    if (off != nullptr && off[0] != '\0' && off[0] != '0') return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
+// Forced inline so that the AVX2 entry points get these bodies compiled for
+// AVX2 (inlining into a function with a wider target is allowed). As they are
+// never called out of line, GCC's note that passing V4 by value without AVX
+// changes the calling convention does not apply; it is silenced here for the
+// files that include this header (and vectors are passed by reference).
+#define FASTRL_LANES_INLINE inline __attribute__((always_inline))
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 
 namespace trig_detail {
 
-inline V2 Abs(V2 v) {
-  const V2i magnitude = {0x7FFFFFFFFFFFFFFFLL, 0x7FFFFFFFFFFFFFFFLL};
-  return reinterpret_cast<V2>(reinterpret_cast<V2i>(v) & magnitude);
+template <class V>
+FASTRL_LANES_INLINE V Abs(const V& v) {
+  return reinterpret_cast<V>(reinterpret_cast<Mask<V>>(v) & 0x7FFFFFFFFFFFFFFFLL);
 }
 
 // Mask of the lanes where E + bound < tolerance * ulp(s) and s is not a power
 // of two (whose lower neighbour is only half an ulp away). s is normal here.
-inline V2i Proven(V2 s, V2 error, V2 bound, double tolerance) {
-  const V2i bits = reinterpret_cast<V2i>(s);
-  const V2i exponent = bits & 0x7FF0000000000000LL;
-  const V2i mantissa = bits & 0x000FFFFFFFFFFFFFLL;
-  const V2 ulp = reinterpret_cast<V2>(exponent - (52LL << 52));
+template <class V>
+FASTRL_LANES_INLINE Mask<V> Proven(const V& s, const V& error, const V& bound, double tolerance) {
+  const Mask<V> bits = reinterpret_cast<Mask<V>>(s);
+  const Mask<V> exponent = bits & 0x7FF0000000000000LL;
+  const Mask<V> mantissa = bits & 0x000FFFFFFFFFFFFFLL;
+  const V ulp = reinterpret_cast<V>(exponent - (52LL << 52));
   return (Abs(error) + bound < tolerance * ulp) & (mantissa != 0);
 }
 
@@ -102,64 +152,72 @@ constexpr double kC0 = 1.0 / 24.0, kC1 = -1.0 / 720.0, kC2 = 1.0 / 40320.0, kC3 
 
 }  // namespace trig_detail
 
-inline SinCosPair SinCosFast(V2 x) {
+template <class V>
+FASTRL_LANES_INLINE SinCosLanes<V> SinCosFast(const V& x) {
   using namespace trig_detail;
-  const V2 ax = Abs(x);
-  const V2i in_range = (ax > 0x1p-20) & (ax <= kSinCosFastMax);  // false for NaN and inf
-  const V2 z = x * x;
+  const V ax = Abs(x);
+  const Mask<V> in_range = (ax > 0x1p-20) & (ax <= kSinCosFastMax);  // false for NaN and inf
+  const V z = x * x;
   // sin: x + t, t = x z S(z).
-  const V2 ps = kS0 + z * (kS1 + z * (kS2 + z * (kS3 + z * (kS4 + z * kS5))));
-  const V2 t = (x * z) * ps;
-  const V2 s = x + t;
-  const V2 es = t - (s - x);  // exact: |x| >= |t| (Fast2Sum)
-  const V2 sin_bound = Abs(t) * 0x1p-50;
+  const V ps = kS0 + z * (kS1 + z * (kS2 + z * (kS3 + z * (kS4 + z * kS5))));
+  const V t = (x * z) * ps;
+  const V s = x + t;
+  const V es = t - (s - x);  // exact: |x| >= |t| (Fast2Sum)
+  const V sin_bound = Abs(t) * 0x1p-50;
   // cos: 1 - z/2 - zl/2 + q, q = z^2 C(z), z + zl = x*x exactly (Veltkamp split
   // and Dekker's product).
-  const V2 split = 134217729.0 * x;  // 2^27 + 1
-  const V2 hi = split - (split - x);
-  const V2 lo = x - hi;
-  const V2 zl = ((hi * hi - z) + 2.0 * hi * lo) + lo * lo;
-  const V2 pc = kC0 + z * (kC1 + z * (kC2 + z * (kC3 + z * (kC4 + z * kC5))));
-  const V2 q = (z * z) * pc;
-  const V2 a = -0.5 * z;  // exact
-  const V2 s1 = 1.0 + a;
-  const V2 e1 = (1.0 - s1) + a;  // exact (Fast2Sum)
-  const V2 w = (e1 - 0.5 * zl) + q;
-  const V2 c = s1 + w;
-  const V2 ec = w - (c - s1);  // exact (Fast2Sum)
-  const V2 cos_bound = Abs(q) * 0x1p-50 + Abs(w) * 0x1p-51;
+  const V split = 134217729.0 * x;  // 2^27 + 1
+  const V hi = split - (split - x);
+  const V lo = x - hi;
+  const V zl = ((hi * hi - z) + 2.0 * hi * lo) + lo * lo;
+  const V pc = kC0 + z * (kC1 + z * (kC2 + z * (kC3 + z * (kC4 + z * kC5))));
+  const V q = (z * z) * pc;
+  const V a = -0.5 * z;  // exact
+  const V s1 = 1.0 + a;
+  const V e1 = (1.0 - s1) + a;  // exact (Fast2Sum)
+  const V w = (e1 - 0.5 * zl) + q;
+  const V c = s1 + w;
+  const V ec = w - (c - s1);  // exact (Fast2Sum)
+  const V cos_bound = Abs(q) * 0x1p-50 + Abs(w) * 0x1p-51;
   // Tolerances: 1 - E for glibc's bounds on |x| < 0.855469 (sin 0.548 ULP,
   // cos 0.51 ULP), rounded down.
-  V2i sin_ok = in_range & Proven(s, es, sin_bound, 0.45);
-  V2i cos_ok = in_range & Proven(c, ec, cos_bound, 0.48);
+  Mask<V> sin_ok = in_range & Proven(s, es, sin_bound, 0.45);
+  Mask<V> cos_ok = in_range & Proven(c, ec, cos_bound, 0.48);
 #if !FASTRL_EXACT_TRIG_FAST_PATH
-  sin_ok = cos_ok = V2i{0, 0};  // no documented bounds to rely on: every value comes from libm
+  sin_ok = cos_ok = Mask<V>{};  // no documented bounds to rely on: every value comes from libm
 #endif
   return {s, c, sin_ok, cos_ok};
 }
 
 // sin(x[i]) and cos(x[i]) for i < n, exactly as glibc's sin() and cos()
-// return them. The fast path runs over the whole batch first, without a
-// branch on the data; the arguments it could not prove (about one in six on
-// CartPole's angles) then go to libm. s and c may not overlap x.
-inline void SinCosBatch(const double* x, double* s, double* c, std::size_t n) {
+// return them, with V's lanes. The fast path runs over the whole batch first,
+// without a branch on the data; the arguments it could not prove (about one in
+// six on CartPole's angles) then go to libm. s and c may not overlap x.
+template <class V>
+FASTRL_LANES_INLINE void SinCosBatchLanes(const double* x, double* s, double* c, std::size_t n) {
+  constexpr std::size_t kLanes = sizeof(V) / sizeof(double);
   constexpr std::size_t kBlock = 64;
   std::uint16_t fallback[kBlock];
   for (std::size_t begin = 0; begin < n; begin += kBlock) {
     const std::size_t end = begin + kBlock < n ? begin + kBlock : n;
     std::size_t num_fallback = 0;
     std::size_t i = begin;
-    for (; i + 2 <= end; i += 2) {
-      const SinCosPair r = SinCosFast(V2{x[i], x[i + 1]});
-      s[i] = r.sin[0], s[i + 1] = r.sin[1];
-      c[i] = r.cos[0], c[i + 1] = r.cos[1];
+    for (; i + kLanes <= end; i += kLanes) {
+      // __builtin_memcpy: a plain unaligned vector load/store even where
+      // -fno-builtin turns memcpy into a library call.
+      V xv;
+      __builtin_memcpy(&xv, x + i, sizeof(V));
+      const SinCosLanes<V> r = SinCosFast(xv);
+      __builtin_memcpy(s + i, &r.sin, sizeof(V));
+      __builtin_memcpy(c + i, &r.cos, sizeof(V));
+      const Mask<V> ok = r.sin_ok & r.cos_ok;
       // Appended without a branch: the index always, the count only if needed.
-      fallback[num_fallback] = static_cast<std::uint16_t>(i - begin);
-      num_fallback += (r.sin_ok[0] & r.cos_ok[0]) == 0;
-      fallback[num_fallback] = static_cast<std::uint16_t>(i + 1 - begin);
-      num_fallback += (r.sin_ok[1] & r.cos_ok[1]) == 0;
+      for (std::size_t l = 0; l < kLanes; ++l) {
+        fallback[num_fallback] = static_cast<std::uint16_t>(i + l - begin);
+        num_fallback += ok[l] == 0;
+      }
     }
-    if (i < end) fallback[num_fallback++] = static_cast<std::uint16_t>(i - begin);  // odd n: the last one
+    for (; i < end; ++i) fallback[num_fallback++] = static_cast<std::uint16_t>(i - begin);  // the last few
     for (std::size_t k = 0; k < num_fallback; ++k) {
       const std::size_t j = begin + fallback[k];
 #if defined(__GLIBC__)
@@ -169,6 +227,20 @@ inline void SinCosBatch(const double* x, double* s, double* c, std::size_t n) {
       c[j] = ::cos(x[j]);
 #endif
     }
+  }
+}
+
+inline void SinCosBatchSse2(const double* x, double* s, double* c, std::size_t n) { SinCosBatchLanes<V2>(x, s, c, n); }
+__attribute__((target("avx2"))) inline void SinCosBatchAvx2(const double* x, double* s, double* c, std::size_t n) {
+  SinCosBatchLanes<V4>(x, s, c, n);
+}
+
+// SinCosBatchLanes with the widest vectors this CPU runs.
+inline void SinCosBatch(const double* x, double* s, double* c, std::size_t n) {
+  if (HasAvx2()) {
+    SinCosBatchAvx2(x, s, c, n);
+  } else {
+    SinCosBatchSse2(x, s, c, n);
   }
 }
 
