@@ -38,7 +38,7 @@ class CartPole {
     for (double& s : state_) s = rng.uniform(options.low, options.high);
   }
 
-  // Steps count envs (count <= kMaxPrepareCount) with actions[i], writing
+  // Steps count envs (count <= kMaxBatchCount) with actions[i], writing
   // env i's observation, reward and termination at obs + i * kObsDim,
   // rewards[i] and terminated[i]. Same results as Step() on each env, in
   // batched passes: sin/cos of every angle first (exact_trig.h, mostly without
@@ -127,7 +127,7 @@ class CartPole {
   FASTRL_LANES_INLINE static void StepBatchLanes(CartPole* envs, const Action* actions, std::size_t count, float* obs,
                                                  double* rewards, bool* terminated) {
     constexpr std::size_t kLanes = sizeof(V) / sizeof(double);
-    double theta[kMaxPrepareCount], sin_theta[kMaxPrepareCount], cos_theta[kMaxPrepareCount];
+    double theta[kMaxBatchCount], sin_theta[kMaxBatchCount], cos_theta[kMaxBatchCount];
     for (std::size_t i = 0; i < count; ++i) theta[i] = envs[i].state_[2];
     SinCosBatchLanes<V>(theta, sin_theta, cos_theta, count);
     std::size_t i = 0;

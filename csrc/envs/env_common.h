@@ -7,11 +7,11 @@
 //   Step(action, obs) -> StepResult      advance one step, write the new observation;
 //   GetState(out) / SetState(in)         the physical state as float64 values;
 // and optionally
-//   static PrepareStep(envs, count)      work for the next Step() of count <=
-//                                        kMaxPrepareCount
-//                                        envs done in one batched pass (the
-//                                        batched stepper calls it right before
-//                                        stepping them).
+//   static StepBatch(envs, actions, count, obs, rewards, terminated)
+//                                        Step() of count <= kMaxBatchCount envs
+//                                        in one batched (SIMD) pass, with the
+//                                        same results; the batched stepper then
+//                                        calls it instead of Step().
 // The batched stepper (vec_env.h) owns the time limit, autoreset and episode
 // statistics, so the task classes hold physics only.
 //
@@ -32,8 +32,8 @@
 
 namespace fastrl::envs {
 
-// Most envs one PrepareStep call covers.
-constexpr std::size_t kMaxPrepareCount = 64;
+// Most envs one StepBatch call covers.
+constexpr std::size_t kMaxBatchCount = 64;
 
 // Python's x**2 for a float64 x, i.e. libm pow(x, 2.0), bit for bit, mostly
 // without calling pow. The exact square is hi + lo, with hi = x*x (rounded)

@@ -34,18 +34,10 @@ struct StepOutputs {
   bool* truncated;
 };
 
-// Whether Env has the optional static PrepareStep(Env*, std::size_t).
-template <class Env, class = void>
-struct HasPrepareStep : std::false_type {};
-template <class Env>
-struct HasPrepareStep<Env, std::void_t<decltype(Env::PrepareStep(std::declval<Env*>(), std::size_t{}))>>
-    : std::true_type {};
-
 // Whether Env has the optional static StepBatch(envs, actions, count, obs,
-// rewards, terminated): Step() of count <= kMaxPrepareCount envs in one
+// rewards, terminated): Step() of count <= kMaxBatchCount envs in one
 // batched pass, writing observations, rewards and terminations straight into
-// the output slices; then it replaces PrepareStep and Step in the batched
-// stepper.
+// the output slices; then it replaces Step in the batched stepper.
 template <class Env, class = void>
 struct HasStepBatch : std::false_type {};
 template <class Env>
@@ -129,15 +121,13 @@ class VecEnv {
       double* const episode_return = episode_return_.data();
       bool chunk_done = false;
       LazyClock now;  // read only when an episode ends or starts in this chunk
-      for (std::size_t block = begin; block < end; block += kPrepareBlock) {
-        const std::size_t block_end = std::min(block + kPrepareBlock, end);
-        // Envs that are autoreset in this step get stepped or prepared too,
-        // needlessly but harmlessly: ResetStep() overwrites their state and outputs.
+      for (std::size_t block = begin; block < end; block += kBatchBlock) {
+        const std::size_t block_end = std::min(block + kBatchBlock, end);
+        // Envs that are autoreset in this step get stepped too, needlessly but
+        // harmlessly: ResetStep() overwrites their state and outputs.
         if constexpr (kHasStepBatch) {
           Env::StepBatch(envs + block, actions + block, block_end - block, o.obs + block * kObsDim, o.rewards + block,
                          o.terminated + block);
-        } else if constexpr (kHasPrepareStep) {
-          Env::PrepareStep(envs + block, block_end - block);
         }
         for (std::size_t i = block; i < block_end; ++i) {
           float* obs = o.obs + i * kObsDim;
@@ -195,11 +185,10 @@ class VecEnv {
   Env& env(int i) { return envs_[i]; }
 
  private:
-  static constexpr bool kHasPrepareStep = HasPrepareStep<Env>::value;
   static constexpr bool kHasStepBatch = HasStepBatch<Env>::value;
-  // Envs per StepBatch/PrepareStep call: the most they take (the larger the batch, the
+  // Envs per StepBatch call: the most it takes (the larger the batch, the
   // better its pass runs; 16 per call would cost CartPole 7% more cycles).
-  static constexpr std::size_t kPrepareBlock = kMaxPrepareCount;
+  static constexpr std::size_t kBatchBlock = kMaxBatchCount;
 
   // The wall clock of a step, read at most once and only if needed (most steps
   // end and start no episode, and reading the clock costs as much as a step).
