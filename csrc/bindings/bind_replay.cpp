@@ -234,8 +234,17 @@ class PyReplay {
       if (!PyIndex_Check(h.ptr()) || PyBool_Check(h.ptr()))
         throw py::type_error("batch_size must be an int, got " + py::str(py::type::of(h)).cast<std::string>());
     }
-    const long long b = PyLong_AsLongLong(py::reinterpret_steal<py::object>(PyNumber_Index(h.ptr())).ptr());
-    if (b == -1 && PyErr_Occurred()) throw py::error_already_set();
+    // PyNumber_Index can still fail (a multi-element numpy array has __index__ and raises TypeError there).
+    PyObject* index = PyNumber_Index(h.ptr());
+    if (index == nullptr) {
+      PyErr_Clear();
+      throw py::type_error("batch_size must be an int, got " + py::str(py::type::of(h)).cast<std::string>());
+    }
+    const long long b = PyLong_AsLongLong(py::reinterpret_steal<py::object>(index).ptr());
+    if (b == -1 && PyErr_Occurred()) {  // beyond 64 bits
+      PyErr_Clear();
+      throw py::value_error("batch_size is out of range: " + py::str(h).cast<std::string>());
+    }
     if (b <= 0) throw py::value_error("batch_size must be positive, got " + std::to_string(b));
     return b;
   }
