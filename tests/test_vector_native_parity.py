@@ -304,7 +304,7 @@ def test_cartpole_batch_tails(num_envs: int) -> None:
     assert counts["terminated"] > 0
 
 
-def test_cartpole_and_sincos_sse2_path() -> None:
+def test_cartpole_and_sincos_sse2_path(tmp_path) -> None:
     """The SSE2 path (two lanes) gives the same bits as the AVX2 one: rerun CartPole's parity tests with it forced."""
     import os
     import subprocess
@@ -313,5 +313,7 @@ def test_cartpole_and_sincos_sse2_path() -> None:
     env = dict(os.environ, FASTRL_NO_AVX2="1")
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
            "-k", "(cartpole or sincos) and not sse2"]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    # Run from an empty folder: `python -m` puts the working directory first on sys.path, and from the
+    # project root that would import the source tree's fastrl instead of the one under test.
+    result = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
