@@ -190,7 +190,8 @@ def test_next_step_autoreset_semantics() -> None:
     np.testing.assert_array_equal(infos["episode"]["l"], [4, 4, 4])
 
 
-def test_episode_statistics_equal_record_episode_statistics() -> None:
+@pytest.mark.parametrize("n", [5, 2100])  # statistics gathered after the step, and (large batches) by the step itself
+def test_episode_statistics_equal_record_episode_statistics(n: int) -> None:
     """r/l/_episode equal gymnasium's RecordEpisodeStatistics fed with the same step results."""
 
     class Replay(VectorEnv):
@@ -207,10 +208,10 @@ def test_episode_statistics_equal_record_episode_statistics() -> None:
             return obs, rewards, terms, truncs, {}
 
     for mode in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
-        env = NativeVectorEnv("Pendulum-v1", 5, seed=2, autoreset_mode=mode, max_episode_steps=7)
+        env = NativeVectorEnv("Pendulum-v1", n, seed=2, num_threads=2, autoreset_mode=mode, max_episode_steps=7)
         env.reset()
         results = _run(env, 40, seed=4)
-        ref = RecordEpisodeStatistics(Replay(results, mode, 5))
+        ref = RecordEpisodeStatistics(Replay(results, mode, n))
         ref.reset()
         for step_result in results:
             ref_infos = ref.step(None)[4]

@@ -263,23 +263,30 @@ class PyVecEnv {
   // as RecordEpisodeStatistics gives them (zeros where no episode ended), and in
   // same-step mode "final_obs" (object array holding a (obs_dim,) float32 array
   // per ended env, None elsewhere), "final_info" ({}) and their "_" masks.
-  py::dict EndInfos() const {
+  py::dict EndInfos() {
     const int n = num_envs();
-    ArrayBlock block(3 * ArrayBlock::Padded(8 * static_cast<std::size_t>(n)) + ArrayBlock::Padded(n));
-    py::array r = block.New<double>(n), t = block.New<double>(n), l = block.New<std::int64_t>(n),
-              mask = block.New<bool>(n);
-    double* rp = Data<double>(r);
-    double* tp = Data<double>(t);
-    std::int64_t* lp = Data<std::int64_t>(l);
-    bool* mp = Data<bool>(mask);
-    const auto& done = vec_.done();
-    for (int i = 0; i < n; ++i) {
-      const bool d = done[i] != 0;
-      mp[i] = d;
-      rp[i] = d ? vec_.final_return()[i] : 0.0;
-      lp[i] = d ? vec_.final_length()[i] : 0;
-      tp[i] = d ? vec_.final_time()[i] : 0.0;
+    py::object r, t, l, mask;  // py::object: a default py::array would allocate an empty array
+    if (ep_mask_) {  // filled by the step itself (large batches, see Prepare)
+      r = std::move(ep_r_), t = std::move(ep_t_), l = std::move(ep_l_), mask = std::move(ep_mask_);
+    } else {
+      ArrayBlock block(3 * ArrayBlock::Padded(8 * static_cast<std::size_t>(n)) + ArrayBlock::Padded(n));
+      py::array ra = block.New<double>(n), ta = block.New<double>(n), la = block.New<std::int64_t>(n),
+                ma = block.New<bool>(n);
+      double* rp = Data<double>(ra);
+      double* tp = Data<double>(ta);
+      std::int64_t* lp = Data<std::int64_t>(la);
+      bool* mp = Data<bool>(ma);
+      const auto& done = vec_.done();
+      for (int i = 0; i < n; ++i) {
+        const bool d = done[i] != 0;
+        mp[i] = d;
+        rp[i] = d ? vec_.final_return()[i] : 0.0;
+        lp[i] = d ? vec_.final_length()[i] : 0;
+        tp[i] = d ? vec_.final_time()[i] : 0.0;
+      }
+      r = std::move(ra), t = std::move(ta), l = std::move(la), mask = std::move(ma);
     }
+    const bool* mp = reinterpret_cast<const bool*>(py::detail::array_proxy(mask.ptr())->data);
     py::dict infos;
     if (vec_.mode() == AutoresetMode::kSameStep) {
       py::array final_obs = py::module_::import("numpy").attr("full")(n, py::none(), "object");
@@ -371,12 +378,25 @@ class PyVecEnv {
       truncated_ = NewArray<bool>(n);
     }
     outputs_ = {Data<float>(obs_), Data<double>(rewards_), Data<bool>(terminated_), Data<bool>(truncated_)};
+    if (n >= Vec::grain()) {
+      // Large batches nearly always end some episode: the step writes the
+      // episode statistics as it goes, on every thread, instead of a serial
+      // pass over all envs afterwards (which caps the gain from more threads).
+      py::array r = NewArray<double>(n), l = NewArray<std::int64_t>(n), t = NewArray<double>(n),
+                mask = NewArray<bool>(n);
+      outputs_.episode_r = Data<double>(r);
+      outputs_.episode_l = Data<std::int64_t>(l);
+      outputs_.episode_t = Data<double>(t);
+      outputs_.episode_mask = Data<bool>(mask);
+      ep_r_ = std::move(r), ep_l_ = std::move(l), ep_t_ = std::move(t), ep_mask_ = std::move(mask);
+    }
   }
 
   // (obs, rewards, terminations, truncations, infos) of the finished step.
   py::tuple TakeResults() {
     py::tuple result = py::make_tuple(std::move(obs_), std::move(rewards_), std::move(terminated_),
                                       std::move(truncated_), any_done_ ? EndInfos() : py::dict());
+    ep_r_ = py::object(), ep_l_ = py::object(), ep_t_ = py::object(), ep_mask_ = py::object();  // unused if none ended
     return result;
   }
 
@@ -387,6 +407,7 @@ class PyVecEnv {
   py::array rewards_;
   py::array terminated_;
   py::array truncated_;
+  py::object ep_r_, ep_l_, ep_t_, ep_mask_;  // large batches only (see Prepare)
   envs::StepOutputs outputs_{};
   bool any_done_ = false;
   bool pending_ = false;

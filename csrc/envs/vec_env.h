@@ -32,6 +32,14 @@ struct StepOutputs {
   double* rewards;
   bool* terminated;
   bool* truncated;
+  // Optional (all or none): each env's episode statistics written by the step
+  // itself, RecordEpisodeStatistics style (return, length, seconds where the
+  // episode ended, zeros elsewhere). For large batches this spreads over the
+  // threads what would otherwise be a serial pass after the step.
+  double* episode_r = nullptr;
+  std::int64_t* episode_l = nullptr;
+  double* episode_t = nullptr;
+  bool* episode_mask = nullptr;
 };
 
 // Whether Env has the optional static StepBatch(envs, actions, count, obs,
@@ -152,6 +160,7 @@ class VecEnv {
             EndEpisode(i, obs, now);
             chunk_done = true;
           }
+          if (o.episode_mask != nullptr) WriteEpisodeStats(i, o);
         }
       }
       if (chunk_done) any_done.store(true, std::memory_order_relaxed);
@@ -223,6 +232,16 @@ class VecEnv {
     out.terminated[i] = false;
     out.truncated[i] = false;
     done_[i] = 0;
+    if (out.episode_mask != nullptr) WriteEpisodeStats(i, out);
+  }
+
+  // Env i's entries of the optional episode-statistics outputs.
+  void WriteEpisodeStats(std::size_t i, const StepOutputs& out) const {
+    const bool d = done_[i] != 0;
+    out.episode_mask[i] = d;
+    out.episode_r[i] = d ? final_return_[i] : 0.0;
+    out.episode_l[i] = d ? final_length_[i] : 0;
+    out.episode_t[i] = d ? final_time_[i] : 0.0;
   }
 
   // Records the statistics of env i's episode, which ended in this step, and
