@@ -38,6 +38,21 @@ class BaseVectorEnv(VectorEnv):
         if self._waiting:
             raise RuntimeError("a step_async() is pending: call step_wait() first")
 
+    def _check_step(self, actions: Any) -> Any:
+        """The checks before a step, for subclasses that track resets in Python (``_has_reset``, and
+        ``_needs_reset`` for the DISABLED autoreset mode): returns ``actions`` checked against the action
+        space, or raises (RuntimeError, ValueError) before any env is touched."""
+        self._check_idle()
+        if not self._has_reset:
+            raise RuntimeError("call reset() before step()")
+        actions = check_actions(actions, self.single_action_space, self.num_envs)
+        if self._needs_reset.any():
+            raise RuntimeError(
+                f"envs {np.flatnonzero(self._needs_reset).tolist()} ended and autoreset_mode is DISABLED: "
+                "call reset(options={'reset_mask': mask}) before stepping them"
+            )
+        return actions
+
 
 def check_actions(actions: Any, space: spaces.Space, num_envs: int) -> Any:
     """Checks a batch of actions against a single-env action ``space``; returns them as an array.

@@ -37,7 +37,7 @@ from gymnasium.spaces import Box, Discrete
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from fastrl.vector._api import BaseVectorEnv, EpisodeStatistics, check_actions, check_reset_mask
+from fastrl.vector._api import BaseVectorEnv, EpisodeStatistics, check_reset_mask
 from fastrl.vector._common import check_num_envs, check_num_threads, check_seed
 
 __all__ = ["AtariVectorEnv", "is_atari_id"]
@@ -336,15 +336,7 @@ class AtariVectorEnv(BaseVectorEnv):
             RuntimeError: a step is already in flight, no ``reset()`` yet, or (DISABLED) an ended env was
                 not reset.
         """
-        self._check_idle()
-        if not self._has_reset:
-            raise RuntimeError("call reset() before step()")
-        actions = check_actions(actions, self.single_action_space, self.num_envs)
-        if self._needs_reset.any():
-            raise RuntimeError(
-                f"envs {np.flatnonzero(self._needs_reset).tolist()} ended and autoreset_mode is DISABLED: "
-                "call reset(options={'reset_mask': mask}) before stepping them"
-            )
+        actions = self._check_step(actions)
         if actions.dtype != np.int64 and actions.dtype != np.int32:
             actions = actions.astype(np.int64)
         if self._life_continue.any():

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from fastrl.vector._api import BaseVectorEnv, EpisodeStatistics, check_actions, check_reset_mask
+from fastrl.vector._api import BaseVectorEnv, EpisodeStatistics, check_reset_mask
 from fastrl.vector._common import check_num_envs, check_num_threads, check_seed, parse_autoreset_mode
 
 __all__ = ["GymVectorEnv", "make_gym_vec"]
@@ -134,15 +134,7 @@ class GymVectorEnv(BaseVectorEnv):
             ValueError: ``actions`` of the wrong shape/dtype or outside the action space; nothing is stepped.
             RuntimeError: a step already pending, no ``reset()`` yet, or (DISABLED) an ended env not reset.
         """
-        self._check_idle()
-        if not self._has_reset:
-            raise RuntimeError("call reset() before step()")
-        actions = check_actions(actions, self.single_action_space, self.num_envs)
-        if self._needs_reset.any():
-            raise RuntimeError(
-                f"envs {np.flatnonzero(self._needs_reset).tolist()} ended and autoreset_mode is DISABLED: "
-                "call reset(options={'reset_mask': mask}) before stepping them"
-            )
+        actions = self._check_step(actions)
         if self._async:
             self.env.step_async(actions)
         else:
