@@ -10,9 +10,8 @@ import pytest
 from fastrl import returns as R
 from fastrl.benchmarks.returns import (
     discounted_lfilter,
-    discounted_numpy_loop,
-    gae_numpy_loop,
-    gae_torch_loop,
+    discounted_loop,
+    gae_loop,
     make_rollout,
 )
 
@@ -34,15 +33,15 @@ def _gae_args(d):
 @pytest.mark.benchmark(group="gae")
 def test_gae_fastrl(benchmark, rollout):
     adv, _ = benchmark(R.gae, *_gae_args(rollout), GAMMA, LAM)
-    ref, _ = gae_numpy_loop(rollout["rewards"], rollout["values"], rollout["next_values"], rollout["not_term"],
-                            rollout["not_trunc"], np.float32(GAMMA), np.float32(LAM))
+    ref, _ = gae_loop(rollout["rewards"], rollout["values"], rollout["next_values"], rollout["not_term"],
+                      rollout["not_trunc"], np.float32(GAMMA), np.float32(LAM))
     np.testing.assert_allclose(adv, ref, rtol=1e-3, atol=1e-3)
 
 
 @pytest.mark.benchmark(group="gae")
 def test_gae_sb3_numpy_loop(benchmark, rollout):
     d = rollout
-    benchmark(gae_numpy_loop, d["rewards"], d["values"], d["next_values"], d["not_term"], d["not_trunc"],
+    benchmark(gae_loop, d["rewards"], d["values"], d["next_values"], d["not_term"], d["not_trunc"],
               np.float32(GAMMA), np.float32(LAM))
 
 
@@ -51,7 +50,7 @@ def test_gae_torch_loop(benchmark, rollout):
     torch = pytest.importorskip("torch")
     d = rollout
     args = [torch.from_numpy(d[k]) for k in ("rewards", "values", "next_values", "not_term", "not_trunc")]
-    benchmark(gae_torch_loop, *args, GAMMA, LAM)
+    benchmark(gae_loop, *args, GAMMA, LAM, torch)
 
 
 @pytest.mark.benchmark(group="discounted")
@@ -73,7 +72,7 @@ def test_discounted_lfilter_per_episode(benchmark, rollout):
 @pytest.mark.benchmark(group="discounted")
 def test_discounted_numpy_loop(benchmark, rollout):
     d = rollout
-    benchmark(discounted_numpy_loop, d["rewards"], d["next_values"], d["not_term"], d["not_trunc"],
+    benchmark(discounted_loop, d["rewards"], d["next_values"], d["not_term"], d["not_trunc"],
               np.float32(GAMMA))
 
 

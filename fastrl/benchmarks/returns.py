@@ -51,23 +51,11 @@ def make_rollout(T: int, N: int, dtype: Any = np.float32, seed: int = 0) -> dict
 # ------------------------------------------------------------------ peers, written as they are used today
 
 
-def gae_numpy_loop(r, v, nv, not_term, not_trunc, gamma, lam):
-    """Stable-Baselines3 / CleanRL: a Python loop over t, numpy across envs; flags stored as floats."""
-    adv = np.empty_like(r)
-    last = np.zeros_like(r[0])
-    for t in reversed(range(r.shape[0])):
-        delta = r[t] + gamma * nv[t] * not_term[t] - v[t]
-        last = delta + gamma * lam * not_term[t] * not_trunc[t] * last
-        adv[t] = last
-    return adv, adv + v
-
-
-def gae_torch_loop(r, v, nv, not_term, not_trunc, gamma, lam):
-    """The same loop on torch tensors (what torch-only agents do)."""
-    import torch
-
-    adv = torch.empty_like(r)
-    last = torch.zeros_like(r[0])
+def gae_loop(r, v, nv, not_term, not_trunc, gamma, lam, xp=np):
+    """Stable-Baselines3 / CleanRL: a Python loop over t, numpy across envs; flags stored as floats. With
+    ``xp=torch`` the same loop on torch tensors (what torch-only agents do)."""
+    adv = xp.empty_like(r)
+    last = xp.zeros_like(r[0])
     for t in reversed(range(r.shape[0])):
         delta = r[t] + gamma * nv[t] * not_term[t] - v[t]
         last = delta + gamma * lam * not_term[t] * not_trunc[t] * last
@@ -89,23 +77,9 @@ def gae_python(r, v, nv, term, trunc, gamma, lam):
     return adv
 
 
-def discounted_numpy_loop(r, nv, not_term, not_trunc, gamma):
-    """A Python loop over t, numpy across envs."""
-    out = np.empty_like(r)
-    T = r.shape[0]
-    nxt = nv[T - 1]
-    for t in reversed(range(T)):
-        if t < T - 1:
-            nxt = not_trunc[t] * out[t + 1] + (1 - not_trunc[t]) * nv[t]
-        out[t] = r[t] + gamma * not_term[t] * nxt
-    return out
-
-
-def discounted_torch_loop(r, nv, not_term, not_trunc, gamma):
-    """The same loop on torch tensors."""
-    import torch
-
-    out = torch.empty_like(r)
+def discounted_loop(r, nv, not_term, not_trunc, gamma, xp=np):
+    """A Python loop over t, numpy across envs (``xp=torch``: the same loop on torch tensors)."""
+    out = xp.empty_like(r)
     T = r.shape[0]
     nxt = nv[T - 1]
     for t in reversed(range(T)):
@@ -308,13 +282,13 @@ def main(argv: list[str] | None = None) -> None:
     rtol = 1e-3 if dtype == np.float32 else 1e-9
     table = Table("GAE (advantages and returns)", elements)
     table.row("fastrl.returns.gae", best_time(lambda: R.gae(r, v, nv, term, trunc, gamma, lam), budget))
-    check("numpy loop", gae_numpy_loop(r, v, nv, not_term, not_trunc, g, lm)[0], expected_adv, rtol)
+    check("numpy loop", gae_loop(r, v, nv, not_term, not_trunc, g, lm)[0], expected_adv, rtol)
     table.row("SB3/CleanRL loop (python over t, numpy over envs)",
-              best_time(lambda: gae_numpy_loop(r, v, nv, not_term, not_trunc, g, lm), budget))
+              best_time(lambda: gae_loop(r, v, nv, not_term, not_trunc, g, lm), budget))
     if torch is not None:
         tr, tv, tnv, tnt, tntr = (torch.from_numpy(a) for a in (r, v, nv, not_term, not_trunc))
-        check("torch loop", gae_torch_loop(tr, tv, tnv, tnt, tntr, gamma, lam)[0], expected_adv, rtol)
-        table.row("same loop in torch", best_time(lambda: gae_torch_loop(tr, tv, tnv, tnt, tntr, gamma, lam), budget))
+        check("torch loop", gae_loop(tr, tv, tnv, tnt, tntr, gamma, lam, torch)[0], expected_adv, rtol)
+        table.row("same loop in torch", best_time(lambda: gae_loop(tr, tv, tnv, tnt, tntr, gamma, lam, torch), budget))
         table.row("fastrl.returns.gae on torch tensors",
                   best_time(lambda: R.gae(tr, tv, tnv, torch.from_numpy(term), torch.from_numpy(trunc), gamma, lam),
                             budget))
@@ -334,12 +308,12 @@ def main(argv: list[str] | None = None) -> None:
                   best_time(lambda: discounted_lfilter(r, nv, term, trunc, gamma, lfilter), budget))
     else:
         table.row("scipy.signal.lfilter per episode (A3C reference)", None, "scipy is not installed")
-    check("numpy loop", discounted_numpy_loop(r, nv, not_term, not_trunc, g), expected, rtol)
+    check("numpy loop", discounted_loop(r, nv, not_term, not_trunc, g), expected, rtol)
     table.row("python loop over t, numpy over envs",
-              best_time(lambda: discounted_numpy_loop(r, nv, not_term, not_trunc, g), budget))
+              best_time(lambda: discounted_loop(r, nv, not_term, not_trunc, g), budget))
     if torch is not None:
-        check("torch loop", discounted_torch_loop(tr, tnv, tnt, tntr, gamma), expected, rtol)
-        table.row("same loop in torch", best_time(lambda: discounted_torch_loop(tr, tnv, tnt, tntr, gamma), budget))
+        check("torch loop", discounted_loop(tr, tnv, tnt, tntr, gamma, torch), expected, rtol)
+        table.row("same loop in torch", best_time(lambda: discounted_loop(tr, tnv, tnt, tntr, gamma, torch), budget))
     if not args.quick:
         lists = [a.tolist() for a in (r, nv, term, trunc)]
         check("pure Python", discounted_python(*lists, gamma), expected, rtol)
