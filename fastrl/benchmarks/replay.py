@@ -44,6 +44,16 @@ def _rate(fn: Callable[[int], None], ops: int, repeats: int, units_per_op: float
     return statistics.median(rates)
 
 
+def _sample32(sample: Callable[[int], Any]) -> Callable[[int], None]:
+    """A runner for ``_rate``: ``n`` calls of ``sample(32)``."""
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            sample(32)
+
+    return run
+
+
 def _fmt_rate(r: float, unit: str) -> str:
     for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
         if r >= scale:
@@ -182,10 +192,7 @@ def _bench_cartpole(table: _Table, peers: dict[str, Any], quick: bool) -> None:
     for _ in range(max(0, capacity // steps - 1)):
         fill_fastrl(buf, steps)
 
-    def sample_fastrl(n: int) -> None:
-        s = buf.sample
-        for _ in range(n):
-            s(32)
+    sample_fastrl = _sample32(buf.sample)
 
     ours = _rate(sample_fastrl, n_sample, repeats)
     best_peer: tuple[str, float] | None = None
@@ -193,10 +200,7 @@ def _bench_cartpole(table: _Table, peers: dict[str, Any], quick: bool) -> None:
         for _ in range(max(0, capacity // steps - 1)):
             fill_sb3(steps)
 
-        def sample_sb3(n: int) -> None:
-            s = sb.sample
-            for _ in range(n):
-                s(32)
+        sample_sb3 = _sample32(sb.sample)
 
         r = _rate(sample_sb3, max(1, n_sample // 20), repeats)
         table.row("sample(32) (CartPole)", ours, "SB3 ReplayBuffer", r, "batch/s")
@@ -206,10 +210,7 @@ def _bench_cartpole(table: _Table, peers: dict[str, Any], quick: bool) -> None:
             cb.add(obs=d["obs"][:, 0], act=d["action"], rew=d["reward"], next_obs=d["next_obs"][:, 0],
                    done=d["terminated"])
 
-        def sample_cpprb(n: int) -> None:
-            s = cb.sample
-            for _ in range(n):
-                s(32)
+        sample_cpprb = _sample32(cb.sample)
 
         r = _rate(sample_cpprb, max(1, n_sample // 5), repeats)
         table.row("sample(32) (CartPole)", ours, "cpprb ReplayBuffer", r, "batch/s")
@@ -295,10 +296,7 @@ def _bench_atari(table: _Table, peers: dict[str, Any], quick: bool) -> None:
     memory.append(("fastrl", _rss_bytes() - rss0))
     add_ours = _rate(fill_fastrl, n_add, repeats)
 
-    def sample_fastrl(n: int) -> None:
-        s = buf.sample
-        for _ in range(n):
-            s(32)
+    sample_fastrl = _sample32(buf.sample)
 
     sample_ours = _rate(sample_fastrl, n_sample, repeats)
     buf = None  # frees the fastrl buffer before the peers are measured
@@ -327,10 +325,7 @@ def _bench_atari(table: _Table, peers: dict[str, Any], quick: bool) -> None:
         table.row("add (Atari 84x84x4)", add_ours, "cpprb (stack_compress)", _rate(fill_cpprb, n_peer, repeats),
                   "tr/s", ">= 5x")
 
-        def sample_cpprb(n: int) -> None:
-            s = cb.sample
-            for _ in range(n):
-                s(32)
+        sample_cpprb = _sample32(cb.sample)
 
         table.row("sample(32) (Atari 84x84x4)", sample_ours, "cpprb (stack_compress)",
                   _rate(sample_cpprb, max(1, n_sample // 10), repeats), "batch/s", ">= 5x")
@@ -359,10 +354,7 @@ def _bench_atari(table: _Table, peers: dict[str, Any], quick: bool) -> None:
         table.row("add (Atari 84x84x4)", add_ours, "SB3 ReplayBuffer", _rate(fill_sb3, max(1, n_add // 4), repeats),
                   "tr/s")
 
-        def sample_sb3(n: int) -> None:
-            s = sb.sample
-            for _ in range(n):
-                s(32)
+        sample_sb3 = _sample32(sb.sample)
 
         table.row("sample(32) (Atari 84x84x4)", sample_ours, "SB3 ReplayBuffer",
                   _rate(sample_sb3, max(1, n_sample // 20), repeats), "batch/s")
@@ -390,10 +382,7 @@ def _bench_flat(quick: bool) -> None:
             i = t % 100
             buf.add(a_obs[i], a_act[i], a_rew[i], a_nobs[i], a_term[i], a_trunc[i])
 
-        def sample(n: int, buf: Any = buf) -> None:
-            s = buf.sample
-            for _ in range(n):
-                s(32)
+        sample = _sample32(buf.sample)
 
         r = _rate(sample, 20_000 if quick else 100_000, 3)
         print(f"  capacity {cap:>10,}: {_fmt_rate(r, 'batch/s')}")
