@@ -276,14 +276,7 @@ class PyVecEnv {
       double* tp = Data<double>(ta);
       std::int64_t* lp = Data<std::int64_t>(la);
       bool* mp = Data<bool>(ma);
-      const auto& done = vec_.done();
-      for (int i = 0; i < n; ++i) {
-        const bool d = done[i] != 0;
-        mp[i] = d;
-        rp[i] = d ? vec_.final_return()[i] : 0.0;
-        lp[i] = d ? vec_.final_length()[i] : 0;
-        tp[i] = d ? vec_.final_time()[i] : 0.0;
-      }
+      for (int i = 0; i < n; ++i) vec_.WriteEpisodeStats(static_cast<std::size_t>(i), rp, lp, tp, mp);
       r = std::move(ra), t = std::move(ta), l = std::move(la), mask = std::move(ma);
     }
     const bool* mp = reinterpret_cast<const bool*>(py::detail::array_proxy(mask.ptr())->data);

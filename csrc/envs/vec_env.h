@@ -113,7 +113,7 @@ class VecEnv {
   }
 
   // Steps every env with actions[i]; returns whether any episode ended (then
-  // the Final*() arrays hold the finished episodes' statistics).
+  // WriteEpisodeStats() and, in same-step mode, final_obs() describe them).
   bool Step(const Action* actions, const StepOutputs& out) {
     std::atomic<bool> any_done{false};
     pool_.ParallelFor(num_envs_, Env::kGrain, [&](std::size_t begin, std::size_t end) {
@@ -168,12 +168,16 @@ class VecEnv {
     return any_done.load(std::memory_order_relaxed);
   }
 
-  // Whether env i's episode ended in the last step (terminated or truncated).
-  const std::vector<std::uint8_t>& done() const { return done_; }
-  // Statistics of the episodes that ended in the last step (valid where done()).
-  const std::vector<double>& final_return() const { return final_return_; }
-  const std::vector<std::int64_t>& final_length() const { return final_length_; }
-  const std::vector<double>& final_time() const { return final_time_; }
+  // Env i's episode statistics of the last step, RecordEpisodeStatistics style:
+  // return, length and seconds where its episode ended, zeros elsewhere.
+  void WriteEpisodeStats(std::size_t i, double* r, std::int64_t* l, double* t, bool* mask) const {
+    const bool d = done_[i] != 0;
+    mask[i] = d;
+    r[i] = d ? final_return_[i] : 0.0;
+    l[i] = d ? final_length_[i] : 0;
+    t[i] = d ? final_time_[i] : 0.0;
+  }
+
   // Same-step mode: the last observation of the episodes that ended in the last step.
   const std::vector<float>& final_obs() const { return final_obs_; }
 
@@ -237,11 +241,7 @@ class VecEnv {
 
   // Env i's entries of the optional episode-statistics outputs.
   void WriteEpisodeStats(std::size_t i, const StepOutputs& out) const {
-    const bool d = done_[i] != 0;
-    out.episode_mask[i] = d;
-    out.episode_r[i] = d ? final_return_[i] : 0.0;
-    out.episode_l[i] = d ? final_length_[i] : 0;
-    out.episode_t[i] = d ? final_time_[i] : 0.0;
+    WriteEpisodeStats(i, out.episode_r, out.episode_l, out.episode_t, out.episode_mask);
   }
 
   // Records the statistics of env i's episode, which ended in this step, and
