@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["save_checkpoint", "load_checkpoint", "torch_rng_state", "set_torch_rng_state"]
+__all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint", "torch_rng_state", "set_torch_rng_state"]
 
 _MAGIC = "fastrl-checkpoint"
 _VERSION = 1
@@ -46,15 +46,14 @@ def save_checkpoint(path: str | os.PathLike, kind: str, payload: dict[str, Any])
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, kind: str) -> dict[str, Any]:
-    """Reads a checkpoint written by :func:`save_checkpoint` and returns its payload.
+def read_checkpoint(path: str | os.PathLike) -> tuple[str, dict[str, Any]]:
+    """Reads a checkpoint written by :func:`save_checkpoint`; returns ``(kind, payload)``.
 
     The file is fastrl's own (it may hold pickled environment snapshots), so it is loaded with
     ``weights_only=False``: load only checkpoints you trust, as with any pickle.
 
     Raises:
         OSError: ``path`` is missing, truncated or not a fastrl checkpoint.
-        ValueError: the checkpoint was written by another agent (``kind`` differs).
     """
     path = Path(path)
     if not path.is_file():
@@ -67,9 +66,20 @@ def load_checkpoint(path: str | os.PathLike, kind: str) -> dict[str, Any]:
         raise OSError(f"checkpoint path {str(path)!r} is not a fastrl checkpoint")
     if blob.get("version") != _VERSION:
         raise OSError(f"checkpoint path {str(path)!r} has unsupported version {blob.get('version')!r}")
-    if blob.get("kind") != kind:
-        raise ValueError(f"checkpoint path {str(path)!r} holds a {blob.get('kind')!r} agent, not {kind!r}")
-    return blob["payload"]
+    return str(blob.get("kind")), blob["payload"]
+
+
+def load_checkpoint(path: str | os.PathLike, kind: str) -> dict[str, Any]:
+    """:func:`read_checkpoint` for a checkpoint of one agent ``kind``; returns the payload.
+
+    Raises:
+        OSError: ``path`` is missing, truncated or not a fastrl checkpoint.
+        ValueError: the checkpoint was written by another agent (``kind`` differs).
+    """
+    found, payload = read_checkpoint(path)
+    if found != kind:
+        raise ValueError(f"checkpoint path {str(path)!r} holds a {found!r} agent, not {kind!r}")
+    return payload
 
 
 def torch_rng_state() -> dict[str, Any]:

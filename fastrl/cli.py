@@ -1,6 +1,6 @@
 """The ``fastrl`` command line.
 
-- ``fastrl train dqn --env CartPole-v1 [--total-steps N] [--seed S] [--device cpu|cuda] [--<field> value ...]``
+- ``fastrl train ALGO --env ID [--total-steps N] [--seed S] [--device cpu|cuda] [--<field> value ...]``
   trains an agent with a progress bar and writes ``runs/<name>/``: ``config.json`` (the resolved config),
   TensorBoard events and ``metrics.csv`` (the same scalars), and ``checkpoints/last.pt``;
 - ``fastrl train --resume runs/<name>`` continues that run exactly where its last checkpoint left it;
@@ -16,12 +16,13 @@ import dataclasses
 import json
 import sys
 import time
+import types
+import typing
 from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-# algorithm name -> (module, agent class, config class); every agent keeps DQN's interface.
-AGENTS = {"dqn": ("fastrl.agents.dqn", "DQN", "DQNConfig")}
+from fastrl.agents import REGISTRY, agent_classes, load_agent
 
 CONFIG_NAME = "config.json"
 CHECKPOINT = Path("checkpoints") / "last.pt"
@@ -51,12 +52,6 @@ def _cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
 # ---- train ---------------------------------------------------------------------------------------
 
 
-def _agent_classes(algo: str) -> tuple[type, type]:
-    module_name, agent_name, config_name = AGENTS[algo]
-    module = import_module(module_name)
-    return getattr(module, agent_name), getattr(module, config_name)
-
-
 def _parse_bool(text: str) -> bool:
     low = text.lower()
     if low in ("1", "true", "yes", "on"):
@@ -66,50 +61,64 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def _field_option(f: dataclasses.Field) -> dict[str, Any]:
-    """argparse keyword arguments for a config field, from its annotation (a string under PEP 563)."""
-    ann = str(f.type)
-    if ann.startswith("tuple"):
-        return {"type": int, "nargs": "+", "metavar": "N"}
-    if ann.startswith("dict"):
+def _field_option(annotation: Any) -> dict[str, Any]:
+    """argparse keyword arguments for a config field of type ``annotation`` (a resolved type, not a string:
+    see :func:`config_options`). ``X | None`` is treated as ``X``."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) != 1:
+            return {"type": str}
+        annotation, args = inner[0], typing.get_args(inner[0])
+    origin = typing.get_origin(annotation) or annotation
+    if origin is tuple:
+        item = args[0] if args and args[0] in (int, float, str) else int
+        return {"type": item, "nargs": "+", "metavar": item.__name__.upper()}
+    if origin is dict:
         return {"type": json.loads, "metavar": "JSON"}
-    if ann.startswith("bool"):
+    if origin is bool:
         return {"type": _parse_bool, "metavar": "BOOL"}
-    if ann.startswith("int"):
-        return {"type": int}
-    if ann.startswith("float"):
-        return {"type": float}
+    if origin in (int, float):
+        return {"type": origin}
     return {"type": str}
 
 
 def field_docs(config_cls: type) -> dict[str, str]:
-    """The one-line docstring under each field of a config dataclass, read from its source."""
+    """The one-line docstring under each field of a config dataclass (and of its dataclass bases), read
+    from the source."""
     import ast
     import inspect
     import textwrap
 
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(config_cls)))
-    except (OSError, TypeError):  # no source (e.g. a frozen build): options go without help
-        return {}
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs = {}
-    for node, after in zip(body, body[1:], strict=False):
-        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-                and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)):
-            docs[node.target.id] = str(after.value.value).strip()
+    docs: dict[str, str] = {}
+    for klass in reversed(config_cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError):  # no source (e.g. a frozen build): options go without help
+            continue
+        body = tree.body[0].body  # type: ignore[attr-defined]
+        for node, after in zip(body, body[1:], strict=False):
+            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                    and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)):
+                docs[node.target.id] = str(after.value.value).strip()
     return docs
 
 
-def _add_config_options(parser: argparse.ArgumentParser, config_cls: type) -> None:
+def config_options(parser: argparse.ArgumentParser, config_cls: type) -> None:
+    """Adds an option ``--field-name`` per field of the dataclass ``config_cls`` (``--env`` too for
+    ``env_id``), typed from its annotation and documented by the field's docstring. Annotations are resolved
+    with ``typing.get_type_hints``, so string annotations (PEP 563) and real types both work."""
     group = parser.add_argument_group("config fields (default: the preset of --env)")
     docs = field_docs(config_cls)
+    hints = typing.get_type_hints(config_cls)
     for f in dataclasses.fields(config_cls):
         flags = [f"--{f.name.replace('_', '-')}"]
         if f.name == "env_id":
             flags.insert(0, "--env")
         doc = docs.get(f.name, "").replace("%", "%%") or None
-        group.add_argument(*flags, dest=f.name, default=None, help=doc, **_field_option(f))
+        group.add_argument(*flags, dest=f.name, default=None, help=doc, **_field_option(hints[f.name]))
 
 
 def _run_dir_for(args: argparse.Namespace, config: Any, algo: str) -> Path:
@@ -133,13 +142,18 @@ def _cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
             print(f"fastrl train: --resume {str(run_dir)!r} is not a run directory (no {CONFIG_NAME})",
                   file=sys.stderr)
             return 2
-        saved = json.loads(cfg_path.read_text())
-        algo = saved["algo"]
-        agent_cls, _ = _agent_classes(algo)
+        try:
+            saved = json.loads(cfg_path.read_text())
+            algo = saved["algo"]
+            agent_cls, _ = agent_classes(algo)
+        except (ValueError, KeyError, TypeError) as err:
+            print(f"fastrl train: cannot resume {str(run_dir)!r}: {CONFIG_NAME} is not a fastrl run config "
+                  f"({err})", file=sys.stderr)
+            return 2
         overrides = {}
         # --total-steps extends (or shortens) the budget; schedules defined as fractions stretch with it.
-        if args.total_steps is not None:
-            overrides["total_steps"] = args.total_steps
+        if args.total_steps_override is not None:
+            overrides["total_steps"] = args.total_steps_override
         try:
             agent = agent_cls.load(run_dir / CHECKPOINT, **overrides)
         except (OSError, ValueError) as err:
@@ -156,9 +170,11 @@ def _cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
                   file=sys.stderr)
             return 2
         algo = args.algo
-        agent_cls, config_cls = _agent_classes(algo)
+        agent_cls, config_cls = agent_classes(algo)
         fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_cls)
                   if getattr(args, f.name, None) is not None}
+        if args.total_steps_override is not None:
+            fields["total_steps"] = args.total_steps_override
         try:
             config = config_cls(**fields)
         except (TypeError, ValueError) as err:
@@ -202,19 +218,16 @@ def _cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
 # ---- eval ----------------------------------------------------------------------------------------
 
 
-def _resolve_checkpoint(target: str) -> tuple[Path, str]:
-    """(checkpoint file, algorithm) for a run directory or a checkpoint file."""
+def _resolve_checkpoint(target: str) -> Path:
+    """The checkpoint file of a run directory, or ``target`` itself when it is a file."""
     path = Path(target)
     if path.is_dir():
-        cfg_path = path / CONFIG_NAME
-        if not cfg_path.is_file():
+        if not (path / CONFIG_NAME).is_file():
             raise OSError(f"{target!r} is not a run directory (no {CONFIG_NAME})")
-        return path / CHECKPOINT, json.loads(cfg_path.read_text())["algo"]
+        return path / CHECKPOINT
     if not path.is_file():
         raise OSError(f"{target!r} is neither a run directory nor a checkpoint file")
-    cfg_path = path.parent.parent / CONFIG_NAME
-    algo = json.loads(cfg_path.read_text())["algo"] if cfg_path.is_file() else "dqn"
-    return path, algo
+    return path
 
 
 def _record_video(agent: Any, video_dir: str, episodes: int, seed: int) -> int:
@@ -227,7 +240,7 @@ def _record_video(agent: Any, video_dir: str, episodes: int, seed: int) -> int:
     if importlib.util.find_spec("moviepy") is None:
         print("fastrl eval: --video needs moviepy (`pip install moviepy`); no video was written", file=sys.stderr)
         return 1
-    from fastrl.agents.dqn import is_atari_id
+    from fastrl.vector.atari import is_atari_id
 
     env_id = agent.config.env_id
     if is_atari_id(env_id):
@@ -256,9 +269,7 @@ def _record_video(agent: Any, video_dir: str, episodes: int, seed: int) -> int:
 
 def _cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
     try:
-        path, algo = _resolve_checkpoint(args.target)
-        agent_cls, _ = _agent_classes(algo)
-        agent = agent_cls.load(path, device=args.device, inference_only=True)
+        agent = load_agent(_resolve_checkpoint(args.target), device=args.device, inference_only=True)
     except (OSError, ValueError) as err:
         print(f"fastrl eval: {err}", file=sys.stderr)
         return 2
@@ -340,26 +351,38 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
+    # Options of a run, on `fastrl train` (for --resume) and on every `fastrl train ALGO`.
+    run_options = argparse.ArgumentParser(add_help=False)
+    run_options.add_argument("--name", help="run name (default: <env>__<algo>__<seed>__<time>)")
+    run_options.add_argument("--runs-dir", default="runs", help="parent directory of runs (default: runs)")
+    run_options.add_argument("--checkpoint-interval", type=int, metavar="STEPS",
+                             help="env steps between checkpoints (default: a tenth of the run; 0: only at the end)")
+    run_options.add_argument("--steps", type=int, metavar="N",
+                             help="stop after N env steps in this invocation (continue later with --resume)")
+    run_options.add_argument("--eval-episodes", type=int, default=20,
+                             help="greedy episodes evaluated at the end (default: 20; 0: none)")
+    run_options.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run_options.add_argument("--no-tensorboard", action="store_true", help="CSV metrics only")
+
     train = sub.add_parser(
-        "train", help="train an agent (progress bar, TensorBoard + CSV metrics, checkpoints)",
+        "train", parents=[run_options],
+        help="train an agent (progress bar, TensorBoard + CSV metrics, checkpoints)",
         description="Trains an agent and writes runs/<name>/: config.json, metrics.csv, TensorBoard events "
-        "and checkpoints/last.pt. Config fields not given come from the preset of --env.",
+        "and checkpoints/last.pt. `fastrl train ALGO -h` lists the algorithm's config fields; fields not "
+        "given come from the preset of --env.",
     )
-    train.add_argument("algo", nargs="?", choices=sorted(AGENTS), help="algorithm (omit with --resume)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
-    train.add_argument("--name", help="run name (default: <env>__<algo>__<seed>__<time>)")
-    train.add_argument("--runs-dir", default="runs", help="parent directory of runs (default: runs)")
-    train.add_argument("--checkpoint-interval", type=int, metavar="STEPS",
-                       help="env steps between checkpoints (default: a tenth of the run; 0: only at the end)")
-    train.add_argument("--steps", type=int, metavar="N",
-                       help="stop after N env steps in this invocation (continue later with --resume)")
-    train.add_argument("--eval-episodes", type=int, default=20,
-                       help="greedy episodes evaluated at the end (default: 20; 0: none)")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    train.add_argument("--no-tensorboard", action="store_true", help="CSV metrics only")
-    _, config_cls = _agent_classes("dqn")
-    _add_config_options(train, config_cls)
-    train.set_defaults(func=_cmd_train)
+    train.add_argument("--total-steps", dest="total_steps_override", type=int, metavar="N",
+                       help="with --resume: the run's new total length in env steps")
+    train.set_defaults(func=_cmd_train, algo=None)
+    algos = train.add_subparsers(dest="algo", metavar="ALGO", title="algorithms")
+    for name, entry in sorted(REGISTRY.items()):
+        _, config_cls = agent_classes(name)
+        algo = algos.add_parser(name, parents=[run_options], help=entry.summary,
+                                description=f"Trains {entry.summary}. Config fields not given come from the "
+                                "preset of --env.")
+        config_options(algo, config_cls)
+        algo.set_defaults(func=_cmd_train, total_steps_override=None)
 
     ev = sub.add_parser("eval", help="greedy return of a trained agent (mean and std)",
                         description="Runs the greedy policy of a run's last checkpoint (or a checkpoint file).")

@@ -7,8 +7,9 @@
   ``uint8`` frames (so they cross to the device as 1 byte per pixel) and scales them to ``[0, 1]`` there.
 - :class:`DuelingHead`: ``Q(s, a) = V(s) + A(s, a) - mean_a A(s, a)`` (Wang et al., 2016).
 - :class:`QNetwork`: a torso (MLP or Nature CNN) and a plain or dueling head, built by :func:`q_network`.
-- :class:`Actor` / :class:`Critic`: deterministic policy ``mu(s)`` squashed into the action box, and
-  ``Q(s, a)`` on the concatenated observation and action, for the continuous-control agents.
+- :class:`Actor` / :class:`Critic` / :class:`Critics`: deterministic policy ``mu(s)`` squashed into the
+  action box, and ``Q(s, a)`` with the action at the first or second layer (one critic or several together),
+  for the continuous-control agents; :func:`fan_in_init_` is DDPG's initialisation.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["MLP", "NatureCNN", "DuelingHead", "QNetwork", "q_network", "Actor", "Critic", "is_image_shape",
-           "linear_stack", "linear_stack_forward", "linear_stack_backward"]
+__all__ = ["MLP", "NatureCNN", "DuelingHead", "QNetwork", "q_network", "Actor", "Critic", "Critics",
+           "fan_in_init_", "is_image_shape", "linear_stack", "linear_stack_forward", "linear_stack_backward"]
 
 
 def is_image_shape(obs_shape: Sequence[int]) -> bool:
@@ -358,35 +359,102 @@ class _ConvTorso(nn.Module):
         return self.convs(x)
 
 
-class Actor(nn.Module):
-    """Deterministic policy ``mu(s) = low + (tanh(f(s)) + 1) / 2 * (high - low)``, in the action box.
+def fan_in_init_(layers: Sequence[nn.Linear], final_bound: float | None) -> None:
+    """DDPG's initialisation (Lillicrap et al., 2016): weights and biases of every layer but the last drawn
+    from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (the distribution of torch's default for ``nn.Linear``, drawn
+    explicitly), the last layer's from U(-final_bound, final_bound), so initial outputs are near zero.
+    ``final_bound=None`` leaves the last layer as it is."""
+    with torch.no_grad():
+        for layer in layers[:-1]:
+            bound = 1.0 / layer.in_features ** 0.5
+            layer.weight.uniform_(-bound, bound)
+            layer.bias.uniform_(-bound, bound)
+        if final_bound is not None:
+            layers[-1].weight.uniform_(-final_bound, final_bound)
+            layers[-1].bias.uniform_(-final_bound, final_bound)
 
-    Input ``(B, obs_dim)`` float32; output ``(B, act_dim)`` float32 inside ``[low, high]``.
+
+class Actor(nn.Module):
+    """Deterministic policy ``mu(s) = bias + scale * tanh(f(s))`` in the action box ``[low, high]``
+    (``bias = (high + low) / 2``, ``scale = (high - low) / 2``), with ``f`` an MLP.
+
+    Input ``(B, obs_dim)`` float32; output ``(B, act_dim)`` float32 inside ``[low, high]``. ``final_init``
+    (e.g. 3e-3) gives DDPG's initialisation (see :func:`fan_in_init_`); None keeps torch's default.
     """
 
     def __init__(
         self, obs_dim: int, act_dim: int, low: Sequence[float], high: Sequence[float],
-        hidden_sizes: Sequence[int] = (256, 256),
+        hidden_sizes: Sequence[int] = (256, 256), final_init: float | None = None,
     ) -> None:
         super().__init__()
         self.net = MLP(obs_dim, hidden_sizes, act_dim)
         low_t = torch.as_tensor(low, dtype=torch.float32).reshape(act_dim)
         high_t = torch.as_tensor(high, dtype=torch.float32).reshape(act_dim)
-        if not bool((high_t > low_t).all()):
-            raise ValueError("high must exceed low in every action dimension")
+        if not bool((high_t > low_t).all()) or not bool(torch.isfinite(high_t - low_t).all()):
+            raise ValueError("high must exceed low, both finite, in every action dimension")
         self.register_buffer("action_scale", (high_t - low_t) / 2)
         self.register_buffer("action_bias", (high_t + low_t) / 2)
+        if final_init is not None:
+            fan_in_init_(self.net.linears, final_init)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.net(obs)) * self.action_scale + self.action_bias
 
 
 class Critic(nn.Module):
-    """``Q(s, a)`` from the concatenation ``[s, a]``: input ``(B, obs_dim)`` and ``(B, act_dim)``, output ``(B,)``."""
+    """``Q(s, a)``: inputs ``(B, obs_dim)`` and ``(B, act_dim)``, output ``(B,)``.
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: Sequence[int] = (256, 256)) -> None:
+    ``action_layer=0``: the MLP reads the concatenation ``[s, a]`` (SB3, TD3). ``action_layer=1``: the first
+    layer reads ``s`` alone and the action joins its output at the second layer (DDPG, Lillicrap et al.), which
+    needs at least two hidden layers. ``final_init`` as for :class:`Actor`.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: Sequence[int] = (256, 256),
+                 action_layer: int = 0, final_init: float | None = None) -> None:
         super().__init__()
-        self.net = MLP(obs_dim + act_dim, hidden_sizes, 1)
+        hidden = [int(h) for h in hidden_sizes]
+        if action_layer not in (0, 1):
+            raise ValueError(f"action_layer must be 0 or 1, got {action_layer!r}")
+        if action_layer == 1 and len(hidden) < 2:
+            raise ValueError(f"action_layer=1 needs at least two hidden layers, got hidden_sizes={hidden}")
+        self.action_layer = action_layer
+        if action_layer == 0:
+            self.obs_layer = None
+            self.net = MLP(obs_dim + act_dim, hidden, 1)
+            layers = self.net.linears
+        else:
+            self.obs_layer = nn.Linear(obs_dim, hidden[0])
+            self.net = MLP(hidden[0] + act_dim, hidden[1:], 1)
+            layers = [self.obs_layer, *self.net.linears]
+        if final_init is not None:
+            fan_in_init_(layers, final_init)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([obs.flatten(1), action.flatten(1)], dim=1)).squeeze(1)
+        obs, action = obs.flatten(1), action.flatten(1)
+        if self.obs_layer is None:
+            return self.net(torch.cat([obs, action], dim=1)).squeeze(1)
+        h = F.relu(self.obs_layer(obs))
+        return self.net(torch.cat([h, action], dim=1)).squeeze(1)
+
+
+class Critics(nn.Module):
+    """``n`` independent critics of the same shape, evaluated together: ``(obs, action) -> (n, B)``.
+
+    DDPG has one, TD3 two (clipped double Q). All parameters belong to this module, so one flat buffer and
+    one optimizer serve them all.
+    """
+
+    def __init__(self, n: int, obs_dim: int, act_dim: int, hidden_sizes: Sequence[int] = (256, 256),
+                 action_layer: int = 0, final_init: float | None = None) -> None:
+        super().__init__()
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        self.critics = nn.ModuleList(Critic(obs_dim, act_dim, hidden_sizes, action_layer, final_init)
+                                     for _ in range(n))
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return torch.stack([critic(obs, action) for critic in self.critics])
+
+    def first(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """``Q_1(s, a)`` ``(B,)``: the first critic alone (the one the actor follows)."""
+        return self.critics[0](obs, action)

@@ -7,7 +7,7 @@ buffer, the parameters becoming views into it (``state_dict``, ``load_state_dict
 working); :class:`FlatAdam` also makes every ``.grad`` a view into one flat gradient buffer, so clipping is
 one norm and one scale, and Adam is one fused kernel call on one tensor.
 
-``FlatAdam`` computes what ``torch.optim.Adam`` (no weight decay, no amsgrad) and
+``FlatAdam`` computes what ``torch.optim.Adam`` (L2 weight decay optional, no amsgrad) and
 ``torch.nn.utils.clip_grad_norm_`` compute, up to float rounding: the global norm is taken over the flat
 buffer instead of as the norm of the per-tensor norms.
 """
@@ -58,6 +58,7 @@ class FlatAdam:
 
     For the flat parameters ``theta``, gradient ``g``, step ``t`` (counted from 1) and learning rate ``lr``::
 
+        g = g + weight_decay * theta          (L2 weight decay, as torch.optim.Adam; 0 by default)
         m = beta1 * m + (1 - beta1) * g
         v = beta2 * v + (1 - beta2) * g**2
         theta -= lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
@@ -73,16 +74,21 @@ class FlatAdam:
         lr: learning rate; may be changed between steps through the ``lr`` attribute.
         betas: ``(beta1, beta2)``.
         eps: added to the denominator.
+        weight_decay: L2 penalty coefficient added to the gradient (torch.optim.Adam's ``weight_decay``, not
+            AdamW's decoupled decay).
     """
 
     def __init__(self, module: nn.Module, lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8) -> None:
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         if not lr > 0:
             raise ValueError(f"lr must be > 0, got {lr!r}")
         if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError(f"betas must be in [0, 1), got {betas!r}")
         if not eps >= 0:
             raise ValueError(f"eps must be >= 0, got {eps!r}")
+        if not (weight_decay >= 0 and math.isfinite(weight_decay)):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+        self.weight_decay = float(weight_decay)
         self.lr = float(lr)
         self.betas = (float(betas[0]), float(betas[1]))
         self.eps = float(eps)
@@ -131,12 +137,13 @@ class FlatAdam:
         # reads the step count, which the caller increments first (as torch.optim.Adam does).
         self.step_count += 1
         torch._fused_adam_([self.params], [self.grad], [self.exp_avg], [self.exp_avg_sq], [], [self.step_count],
-                           lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], weight_decay=0.0, eps=self.eps,
+                           lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], weight_decay=self.weight_decay, eps=self.eps,
                            amsgrad=False, maximize=False)
 
     def state_dict(self) -> dict[str, Any]:
         """Hyperparameters, step count and the moment estimates (CPU copies), for checkpoints."""
-        return {"lr": self.lr, "betas": self.betas, "eps": self.eps, "step": int(self.step_count.item()),
+        return {"lr": self.lr, "betas": self.betas, "eps": self.eps, "weight_decay": self.weight_decay,
+                "step": int(self.step_count.item()),
                 "exp_avg": self.exp_avg.detach().cpu().clone(),
                 "exp_avg_sq": self.exp_avg_sq.detach().cpu().clone()}
 
@@ -158,6 +165,7 @@ class FlatAdam:
         self.lr = float(state["lr"])
         self.betas = (float(state["betas"][0]), float(state["betas"][1]))
         self.eps = float(state["eps"])
+        self.weight_decay = float(state.get("weight_decay", 0.0))  # absent in files of fastrl 0.1's first DQN
         self.step_count.fill_(float(state["step"]))
         self.exp_avg.copy_(state["exp_avg"])
         self.exp_avg_sq.copy_(state["exp_avg_sq"])
@@ -169,7 +177,8 @@ class FlatAdam:
             raise ValueError(f"state holds a torch Adam over {sum(len(g['params']) for g in groups)} "
                              f"parameters, expected one group of {len(self._params)}")
         group, per_param = groups[0], state["state"]
-        flat: dict[str, Any] = {"lr": group["lr"], "betas": group["betas"], "eps": group["eps"], "step": 0}
+        flat: dict[str, Any] = {"lr": group["lr"], "betas": group["betas"], "eps": group["eps"],
+                                "weight_decay": group.get("weight_decay", 0.0), "step": 0}
         if not per_param:  # no step taken yet
             flat["exp_avg"] = torch.zeros(self.params.shape)
             flat["exp_avg_sq"] = torch.zeros(self.params.shape)

@@ -1,13 +1,16 @@
 """The command line: train, resume, eval, plot on tiny budgets in a temporary directory."""
 
+import argparse
+import dataclasses
 import importlib.util
 import json
+from typing import Any
 
 import pytest
 import torch
 
-from fastrl.agents import DQN
-from fastrl.cli import build_parser, main
+from fastrl.agents import DQN, REGISTRY, DQNConfig, agent_classes
+from fastrl.cli import build_parser, config_options, main
 from fastrl.logger import read_metrics
 
 TINY = ["--env", "CartPole-v1", "--learning-starts", "200", "--train-freq", "8", "--gradient-steps", "2",
@@ -90,8 +93,74 @@ def test_bad_arguments(tmp_path, capsys):
         main(["train", "dqn", "--no-such-field", "1"])
 
 
-def test_help_lists_config_fields(capsys):
+def test_help_lists_algorithms_and_their_fields(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     out = capsys.readouterr().out
+    for name, entry in REGISTRY.items():
+        assert name in out and entry.summary.split()[0] in out
+    assert "--target-update-interval" not in out  # fields are listed per algorithm
+    with pytest.raises(SystemExit):
+        main(["train", "dqn", "--help"])
+    out = capsys.readouterr().out
     assert "--target-update-interval" in out and "env steps between target-network updates" in out
+
+
+def test_unknown_algorithm_is_a_clean_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "nope", "--env", "CartPole-v1"])
+    assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="unknown algorithm 'nope'"):
+        agent_classes("nope")
+    run = tmp_path / "odd"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"algo": "nope", "config": {}}))
+    assert main(["train", "--resume", str(run)]) == 2
+    assert "unknown algorithm 'nope'" in capsys.readouterr().err
+
+
+@dataclasses.dataclass
+class _PlainConfig:
+    """A config written without ``from __future__ import annotations``: its annotations are real types."""
+
+    count: int | None = None
+    """an int."""
+    rate: float = 0.5
+    """a float."""
+    flag: bool | None = None
+    """a bool."""
+    sizes: tuple[int, ...] | None = None
+    """ints."""
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """a dict."""
+    name: str = "x"
+    """a str."""
+
+
+@pytest.mark.parametrize("config_cls", [_PlainConfig, DQNConfig])
+def test_config_options_types_without_and_with_postponed_annotations(config_cls):
+    assert isinstance(_PlainConfig.__annotations__["count"], type(int | None))  # really not strings
+    assert isinstance(DQNConfig.__annotations__["batch_size"], str)              # really strings
+    parser = argparse.ArgumentParser()
+    config_options(parser, config_cls)
+    if config_cls is _PlainConfig:
+        args = parser.parse_args(["--count", "3", "--rate", "0.25", "--flag", "false", "--sizes", "4", "5",
+                                  "--extra", '{"a": 1}', "--name", "y"])
+        assert (args.count, args.rate, args.flag, args.sizes, args.extra, args.name) == (
+            3, 0.25, False, [4, 5], {"a": 1}, "y")
+    else:
+        args = parser.parse_args(["--batch-size", "3", "--gamma", "0.5", "--double", "true", "--hidden-sizes", "4"])
+        assert (args.batch_size, args.gamma, args.double, args.hidden_sizes) == (3, 0.5, True, [4])
+
+
+def test_eval_reads_the_algorithm_from_a_bare_checkpoint(tmp_path, capsys):
+    assert main(["train", "dqn", *TINY, "--total-steps", "300", "--runs-dir", str(tmp_path), "--name", "r",
+                 "--eval-episodes", "0"]) == 0
+    bare = tmp_path / "elsewhere.pt"
+    bare.write_bytes((tmp_path / "r" / "checkpoints" / "last.pt").read_bytes())
+    capsys.readouterr()
+    assert main(["eval", str(bare), "--episodes", "2"]) == 0
+    assert "greedy return over 2 episodes" in capsys.readouterr().out
+    bare.write_bytes(b"not a checkpoint")
+    assert main(["eval", str(bare)]) == 2
+    assert "not a fastrl checkpoint" in capsys.readouterr().err

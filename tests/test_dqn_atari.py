@@ -24,7 +24,7 @@ def test_pong_smoke(tmp_path):
     np.testing.assert_array_equal(batch.obs[same_episode, 1:], batch.next_obs[same_episode, :3])
     agent.save(tmp_path / "pong.pt")
     resumed = DQN.load(tmp_path / "pong.pt")  # replays the envs' current games from their seeds
-    np.testing.assert_array_equal(resumed._obs, agent._obs)
+    np.testing.assert_array_equal(resumed.runner.obs, agent.runner.obs)
     agent.train(200)
     resumed.train(200)
     for x, y in zip(agent.q_net.parameters(), resumed.q_net.parameters(), strict=True):

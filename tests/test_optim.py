@@ -14,13 +14,14 @@ def _regression_step(net, x, target):
     return ((net(x) - target) ** 2).mean()
 
 
-def _train_pair(max_norm, steps, fused_reference):
+def _train_pair(max_norm, steps, fused_reference, weight_decay=0.0):
     """Trains a network with FlatAdam and a copy with torch.optim.Adam on the same batches."""
     torch.manual_seed(0)
     ours = q_network((4,), 3, (32, 32))
     ref = copy.deepcopy(ours)
-    opt = FlatAdam(ours, lr=3e-3, betas=(0.8, 0.99), eps=1e-7)
-    ref_opt = torch.optim.Adam(ref.parameters(), lr=3e-3, betas=(0.8, 0.99), eps=1e-7, fused=fused_reference)
+    opt = FlatAdam(ours, lr=3e-3, betas=(0.8, 0.99), eps=1e-7, weight_decay=weight_decay)
+    ref_opt = torch.optim.Adam(ref.parameters(), lr=3e-3, betas=(0.8, 0.99), eps=1e-7, fused=fused_reference,
+                               weight_decay=weight_decay)
     norms = []
     for _ in range(steps):
         x, target = torch.randn(16, 4), torch.randn(16, 3) * 10
@@ -36,8 +37,9 @@ def _train_pair(max_norm, steps, fused_reference):
     return ours, ref, norms
 
 
-def test_flat_adam_is_torch_fused_adam_bit_for_bit_without_clipping():
-    ours, ref, norms = _train_pair(math.inf, 200, fused_reference=True)
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
+def test_flat_adam_is_torch_fused_adam_bit_for_bit_without_clipping(weight_decay):
+    ours, ref, norms = _train_pair(math.inf, 200, fused_reference=True, weight_decay=weight_decay)
     for p, q in zip(ours.parameters(), ref.parameters(), strict=True):
         assert torch.equal(p, q)
     for norm, ref_norm in norms:  # inf: measured only
@@ -116,7 +118,8 @@ def test_state_dict_round_trip_continues_exactly():
         FlatAdam(q_network((4,), 2, (8,)), lr=1e-2).load_state_dict(saved_opt)
 
 
-@pytest.mark.parametrize("bad", [dict(lr=0.0), dict(lr=1e-3, betas=(1.0, 0.9)), dict(lr=1e-3, eps=-1.0)])
+@pytest.mark.parametrize("bad", [dict(lr=0.0), dict(lr=1e-3, betas=(1.0, 0.9)), dict(lr=1e-3, eps=-1.0),
+                                 dict(lr=1e-3, weight_decay=-1.0), dict(lr=1e-3, weight_decay=float("nan"))])
 def test_bad_hyperparameters(bad):
     with pytest.raises(ValueError, match=next(iter(k for k in bad if k != "lr")) if len(bad) > 1 else "lr"):
         FlatAdam(q_network((4,), 2, (8,)), **bad)

@@ -2,8 +2,68 @@
 
 - :class:`DQN` / :class:`DQNConfig` (``fastrl.agents.dqn``): DQN with Double, dueling, n-step and
   prioritized-replay options.
+
+The pieces they share are small modules the agents call: :mod:`fastrl.agents.config` (presets, defaults,
+validation), :mod:`fastrl.agents.runner` (the envs, episode seeds and the action log for exact resume),
+:mod:`fastrl.agents.loop` (progress bar, logging, callbacks), :mod:`fastrl.agents.evaluation`.
+
+``REGISTRY`` maps an algorithm's command-line name to its agent and config classes; the command line knows
+agents only through it (:func:`agent_classes`, :func:`load_agent`).
 """
+
+from __future__ import annotations
+
+import os
+from importlib import import_module
+from typing import Any, NamedTuple
 
 from fastrl.agents.dqn import DQN, DQNConfig
 
-__all__ = ["DQN", "DQNConfig"]
+__all__ = ["DQN", "DQNConfig", "REGISTRY", "AgentEntry", "agent_classes", "load_agent"]
+
+
+class AgentEntry(NamedTuple):
+    """Where an algorithm lives and what it is, for the registry."""
+
+    module: str
+    agent: str
+    config: str
+    summary: str
+
+
+#: Algorithm name -> its module, agent class, config class and a one-line summary. Agents keep one interface:
+#: ``Agent(config)``, ``train(steps, logger=, progress=, callback=, callback_interval=)``, ``act``,
+#: ``evaluate``, ``save``, ``Agent.load(path, device=, inference_only=, **overrides)``, ``from_state``,
+#: ``close``, ``global_step``, ``config`` (with ``env_id``, ``seed``, ``total_steps``, ``env_kwargs``).
+REGISTRY: dict[str, AgentEntry] = {
+    "dqn": AgentEntry("fastrl.agents.dqn", "DQN", "DQNConfig",
+                      "DQN with Double, dueling, n-step and prioritized-replay options (Discrete actions)"),
+}
+
+
+def agent_classes(name: str) -> tuple[type, type]:
+    """``(agent class, config class)`` of algorithm ``name``.
+
+    Raises:
+        ValueError: ``name`` is not in ``REGISTRY``.
+    """
+    entry = REGISTRY.get(name) if isinstance(name, str) else None
+    if entry is None:
+        raise ValueError(f"unknown algorithm {name!r}; choose from {', '.join(sorted(REGISTRY))}")
+    module = import_module(entry.module)
+    return getattr(module, entry.agent), getattr(module, entry.config)
+
+
+def load_agent(path: str | os.PathLike, **kwargs: Any) -> Any:
+    """Loads the agent saved at ``path``, whatever its algorithm (read from the file); ``kwargs`` go to the
+    agent's ``from_state`` (``device``, ``inference_only``, config overrides).
+
+    Raises:
+        OSError: ``path`` is missing, truncated or not a fastrl checkpoint.
+        ValueError: the checkpoint's algorithm is unknown.
+    """
+    from fastrl.checkpoint import read_checkpoint
+
+    kind, payload = read_checkpoint(path)
+    agent_cls, _ = agent_classes(kind)
+    return agent_cls.from_state(payload, **kwargs)

@@ -15,48 +15,41 @@ where the buffer gives ``r = sum_{i<k} gamma^i r_{t+i}`` and ``discount = gamma^
 terminated within the k steps. On a truncation (time limit) ``s_{t+k}`` is the true final observation and the
 target bootstraps from it; no target ever bootstraps from an observation produced by a reset.
 
-Episode ends and exact resumption. The agent steps its envs with autoreset disabled and resets finished
-envs itself, each episode from its own seed ``(seed, env index, episode index)``. So ``step`` returns the true
-final observation of every episode, and the state of every env is a function of its episode seed and the
-actions taken since: a checkpoint stores those (a few hundred integers per env), and loading replays them
-into fresh envs. Save after k steps + load + train m is therefore bit-for-bit equal, on CPU, to training
-k + m straight through (same torch thread count and build), for any env that is deterministic given its
-reset seed and actions (every native task and Atari game).
+Episode ends and exact resumption come from the shared env runner (:mod:`fastrl.agents.runner`): it resets
+each finished env from its own episode seed, so ``step`` returns the true final observation of every
+episode, and a checkpoint replays each env's actions into fresh envs. Save after k steps + load + train m is
+bit-for-bit equal, on CPU, to training k + m straight through (same torch thread count and build).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import time
-import warnings
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fastrl.agents.config import AgentConfig, require, require_int, require_real
+from fastrl.agents.evaluation import evaluate_policy
+from fastrl.agents.loop import DeviceMeans, TrainLoop, crossed
+from fastrl.agents.runner import EnvRunner
 from fastrl.checkpoint import load_checkpoint, save_checkpoint, set_torch_rng_state, torch_rng_state
 from fastrl.losses import huber_td_backward
 from fastrl.nets import QNetwork, is_image_shape, q_network
 from fastrl.optim import FlatAdam, flatten_parameters
+from fastrl.replay import PrioritizedReplayBuffer, ReplayBuffer
 from fastrl.schedules import LinearSchedule
 
-__all__ = ["DQNConfig", "DQN", "PRESETS", "is_atari_id"]
+__all__ = ["DQNConfig", "DQN", "PRESETS"]
 
 
 # --------------------------------------------------------------------------------------------------
 # Configuration
 # --------------------------------------------------------------------------------------------------
-
-
-def is_atari_id(env_id: str) -> bool:
-    """True for Atari ids (``"ALE/Pong-v5"``, ``"PongNoFrameskip-v4"``): they get the Atari preset."""
-    return env_id.startswith("ALE/") or "NoFrameskip" in env_id
 
 
 #: Tuned settings per task; ``"atari"`` applies to every Atari id. Fields not named keep their defaults.
@@ -82,10 +75,25 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# Defaults of fields that no preset names (and of every field for tasks without a preset).
+_DEFAULTS: dict[str, Any] = dict(
+    total_steps=100_000, num_envs=1, learning_rate=1e-4, buffer_size=100_000, learning_starts=1000,
+    batch_size=32, tau=1.0, gamma=0.99, train_freq=4, gradient_steps=1, target_update_interval=1000,
+    exploration_fraction=0.1, exploration_initial_eps=1.0, exploration_final_eps=0.05, max_grad_norm=10.0,
+    hidden_sizes=(256, 256), n_step=1, double=False, dueling=False, prioritized=False, prioritized_alpha=0.6,
+    prioritized_beta=0.4, prioritized_eps=1e-6, torch_threads=None, compile=False, clip_rewards=False,
+    log_interval=1000,
+)
+
+
 @dataclass
-class DQNConfig:
-    """Every setting of a :class:`DQN` run. ``DQNConfig(env_id=...)`` starts from ``PRESETS`` for that task;
-    fields passed explicitly override the preset. Steps are env steps (transitions), summed over envs."""
+class DQNConfig(AgentConfig):
+    """Every setting of a :class:`DQN` run. ``DQNConfig(env_id=...)`` starts from ``PRESETS`` for that task
+    (``"atari"`` for every Atari id); fields passed explicitly override the preset. Steps are env steps
+    (transitions), summed over envs."""
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = PRESETS
+    DEFAULTS: ClassVar[dict[str, Any]] = _DEFAULTS
 
     env_id: str = "CartPole-v1"
     """gymnasium id of the task, made with ``fastrl.make_vec``."""
@@ -153,61 +161,26 @@ class DQNConfig:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """extra keyword arguments for ``fastrl.make_vec`` (e.g. ``max_episode_steps``)."""
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.env_id, str) or not self.env_id:
-            raise ValueError(f"env_id must be a non-empty str, got {self.env_id!r}")
-        preset = PRESETS["atari"] if is_atari_id(self.env_id) else PRESETS.get(self.env_id, {})
-        for f in dataclasses.fields(self):
-            if getattr(self, f.name) is None:
-                value = preset.get(f.name, _DEFAULTS.get(f.name))
-                setattr(self, f.name, value)
-        self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
-        self._validate()
-
-    def _validate(self) -> None:
-        def need(cond: bool, name: str, what: str) -> None:
-            if not cond:
-                raise ValueError(f"{name} must be {what}, got {getattr(self, name)!r}")
-
+    def validate(self) -> None:
         for name in ("total_steps", "num_envs", "buffer_size", "batch_size", "train_freq", "target_update_interval",
                      "n_step", "log_interval"):
-            need(isinstance(getattr(self, name), (int, np.integer)) and getattr(self, name) > 0, name,
-                 "a positive int")
-        for name in ("learning_starts", "gradient_steps"):
-            need(isinstance(getattr(self, name), (int, np.integer)) and getattr(self, name) >= 0, name,
-                 "an int >= 0")
-        need(self.learning_rate > 0, "learning_rate", "> 0")
-        need(self.learning_rate_final is None or self.learning_rate_final >= 0, "learning_rate_final",
-             "None or >= 0")
-        need(0 < self.tau <= 1, "tau", "in (0, 1]")
-        need(0 <= self.gamma <= 1, "gamma", "in [0, 1]")
-        need(0 <= self.exploration_fraction <= 1, "exploration_fraction", "in [0, 1]")
-        need(0 <= self.exploration_initial_eps <= 1, "exploration_initial_eps", "in [0, 1]")
-        need(0 <= self.exploration_final_eps <= 1, "exploration_final_eps", "in [0, 1]")
-        need(self.max_grad_norm > 0, "max_grad_norm", "> 0")
-        need(len(self.hidden_sizes) > 0 and min(self.hidden_sizes) > 0, "hidden_sizes", "positive sizes")
-        need(self.prioritized_alpha >= 0, "prioritized_alpha", ">= 0")
-        need(0 <= self.prioritized_beta <= 1, "prioritized_beta", "in [0, 1]")
-        need(self.prioritized_eps > 0, "prioritized_eps", "> 0")
-        need(self.torch_threads is None or self.torch_threads >= 0, "torch_threads", "None or >= 0")
-        need(isinstance(self.env_kwargs, dict), "env_kwargs", "a dict")
+            require_int(self, name, 1)
+        require_int(self, "learning_starts", 0)
+        require_int(self, "gradient_steps", 0)
+        require_real(self, "learning_rate", 0, low_open=True)
+        require_real(self, "learning_rate_final", 0, optional=True)
+        require_real(self, "tau", 0, 1, low_open=True)
+        require_real(self, "gamma", 0, 1)
+        for name in ("exploration_fraction", "exploration_initial_eps", "exploration_final_eps"):
+            require_real(self, name, 0, 1)
+        require_real(self, "max_grad_norm", 0, low_open=True)
+        require(self, "hidden_sizes", len(self.hidden_sizes) > 0 and min(self.hidden_sizes) > 0, "positive sizes")
+        require_real(self, "prioritized_alpha", 0)
+        require_real(self, "prioritized_beta", 0, 1)
+        require_real(self, "prioritized_eps", 0, low_open=True)
+        require_int(self, "torch_threads", 0, optional=True)
+        require(self, "env_kwargs", isinstance(self.env_kwargs, dict), "a dict")
 
-    def to_dict(self) -> dict[str, Any]:
-        """The resolved settings as plain JSON-friendly values (``DQNConfig(**d)`` rebuilds the config)."""
-        d = dataclasses.asdict(self)
-        d["hidden_sizes"] = list(self.hidden_sizes)
-        return d
-
-
-# Defaults of fields that no preset names (and of every field for tasks without a preset).
-_DEFAULTS: dict[str, Any] = dict(
-    total_steps=100_000, num_envs=1, learning_rate=1e-4, buffer_size=100_000, learning_starts=1000,
-    batch_size=32, tau=1.0, gamma=0.99, train_freq=4, gradient_steps=1, target_update_interval=1000,
-    exploration_fraction=0.1, exploration_initial_eps=1.0, exploration_final_eps=0.05, max_grad_norm=10.0,
-    hidden_sizes=(256, 256), n_step=1, double=False, dueling=False, prioritized=False, prioritized_alpha=0.6,
-    prioritized_beta=0.4, prioritized_eps=1e-6, torch_threads=None, compile=False, clip_rewards=False,
-    log_interval=1000,
-)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -222,9 +195,9 @@ class DQN:
     ``agent.save(path)`` / ``DQN.load(path)`` checkpoint and resume exactly (see the module docstring).
     """
 
-    def __init__(self, config: DQNConfig | None = None, **overrides: Any) -> None:
-        import fastrl
+    KIND = "dqn"
 
+    def __init__(self, config: DQNConfig | None = None, **overrides: Any) -> None:
         if config is None:
             config = DQNConfig(**overrides)
         elif overrides:
@@ -236,17 +209,17 @@ class DQN:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {cfg.device!r} asked for CUDA, which is not available here")
 
-        # Envs: autoreset disabled, the agent resets each finished env from its own episode seed.
-        self.envs = fastrl.make_vec(cfg.env_id, cfg.num_envs, seed=cfg.seed, autoreset_mode="disabled",
-                                    **cfg.env_kwargs)
-        obs_space, act_space = self.envs.single_observation_space, self.envs.single_action_space
+        # Envs: the shared runner resets each finished env from its own episode seed.
+        self.runner = EnvRunner(cfg.env_id, cfg.num_envs, cfg.seed, cfg.env_kwargs)
+        self.envs = self.runner.envs
+        act_space = self.runner.action_space
         if not hasattr(act_space, "n"):
+            self.runner.close()
             raise ValueError(f"env_id {cfg.env_id!r} has a {type(act_space).__name__} action space; "
                              "DQN needs a Discrete one")
         self.n_actions = int(act_space.n)
-        self.obs_shape = tuple(obs_space.shape)
-        self.obs_dtype = np.dtype(obs_space.dtype)
-        self._atari = is_atari_id(cfg.env_id)
+        self.obs_shape = self.runner.obs_shape
+        self.obs_dtype = self.runner.obs_dtype
 
         # Networks: online, target (a frozen copy) and Adam.
         torch.manual_seed(cfg.seed)
@@ -271,10 +244,10 @@ class DQN:
                            action_shape=(), action_dtype=np.int64, num_envs=cfg.num_envs, n_step=cfg.n_step,
                            gamma=cfg.gamma, frame_stack=frame_stack, seed=cfg.seed)
         if cfg.prioritized:
-            self.buffer = fastrl.PrioritizedReplayBuffer(**buffer_args, alpha=cfg.prioritized_alpha,
-                                                         eps=cfg.prioritized_eps)
+            self.buffer = PrioritizedReplayBuffer(**buffer_args, alpha=cfg.prioritized_alpha,
+                                                  eps=cfg.prioritized_eps)
         else:
-            self.buffer = fastrl.ReplayBuffer(**buffer_args)
+            self.buffer = ReplayBuffer(**buffer_args)
 
         # Schedules are functions of the step counter, so they need no saved state.
         self.epsilon = LinearSchedule(cfg.exploration_initial_eps, cfg.exploration_final_eps,
@@ -286,59 +259,10 @@ class DQN:
         # pinned host memory + non_blocking copies only make sense for a CUDA device
         self._pin = self.device.type == "cuda"
 
-        # Counters.
+        # Counters; losses are summed on the device and read once per log interval.
         self.global_step = 0        # env steps (transitions) so far
         self.num_updates = 0        # gradient steps so far
-        self.num_episodes = 0       # finished episodes so far
-        self.recent_returns: deque[float] = deque(maxlen=20)
-        self._ep_return = np.zeros(cfg.num_envs)  # unclipped return and length of each env's current episode
-        self._ep_length = np.zeros(cfg.num_envs, dtype=np.int64)
-        self._td_loss_sum = torch.zeros((), device=self.device)   # summed on device, read at log time
-        self._q_sum = torch.zeros((), device=self.device)
-        self._loss_count = 0
-
-        # Env state: each env's episode index, and the actions since the oldest current episode began
-        # (``_action_log[_episode_start[i]:, i]`` are env i's actions in its current episode).
-        self._episode_index = np.zeros(cfg.num_envs, dtype=np.int64)
-        self._action_log: list[np.ndarray] = []
-        self._episode_start = np.zeros(cfg.num_envs, dtype=np.int64)
-        self._obs = self._reset_envs(np.ones(cfg.num_envs, dtype=bool))
-
-    # ---- envs --------------------------------------------------------------------------------------
-
-    def _episode_seeds(self) -> list[int]:
-        """Per env, the seed of its current episode: a function of (seed, env index, episode index) only,
-        below 2**31 (ale-py takes C ints)."""
-        return [int(np.random.SeedSequence([self.config.seed, i, int(k)]).generate_state(1, np.uint32)[0] >> 1)
-                for i, k in enumerate(self._episode_index)]
-
-    def _reset_envs(self, mask: np.ndarray, new_episode: np.ndarray | None = None) -> np.ndarray:
-        """Resets the envs in ``mask`` (those in ``new_episode``, default all of them, start an episode from
-        its seed; the others continue a game after a lost life); returns a copy of every env's observation."""
-        new_episode = mask if new_episode is None else new_episode
-        self._episode_start[new_episode] = len(self._action_log)
-        oldest = int(self._episode_start.min())
-        if oldest > 4096:  # drop actions no current episode needs
-            del self._action_log[:oldest]
-            self._episode_start -= oldest
-        # a full reset goes without a mask: some envs accept a partial reset only after a full one
-        options = None if mask.all() else {"reset_mask": mask.copy()}
-        obs, _ = self.envs.reset(seed=self._episode_seeds(), options=options)
-        return np.array(obs, dtype=self.obs_dtype, copy=True)
-
-    @staticmethod
-    def _life_lost(terminated: np.ndarray, truncated: np.ndarray, infos: dict) -> np.ndarray:
-        """Envs whose termination is a lost life of a game that goes on (Atari's episodic life): the game
-        has lives left. Their reset continues the game, so they do not start a new episode."""
-        lives = infos.get("lives")
-        if lives is None:
-            return np.zeros_like(terminated)
-        return terminated & ~truncated & (np.asarray(lives) > 0)
-
-    def _episode_actions(self) -> list[np.ndarray]:
-        """Per env, the int64 actions taken so far in its current episode."""
-        log = np.asarray(self._action_log, dtype=np.int64).reshape(-1, self.config.num_envs)
-        return [log[int(s):, i].copy() for i, s in enumerate(self._episode_start)]
+        self.meters = DeviceMeans(self.device, ("losses/td_loss", "losses/q_values"))
 
     # ---- acting ------------------------------------------------------------------------------------
 
@@ -458,9 +382,8 @@ class DQN:
                 self.buffer.update_priorities(indices, (q_sa - y).abs().double().cpu().numpy())
         if losses:
             # Device-side sums, one op each per phase: no host sync; read with .item() at log time only.
-            self._td_loss_sum += torch.stack(losses).sum()
-            self._q_sum += torch.cat(q_values).sum() / cfg.batch_size
-            self._loss_count += len(losses)
+            self.meters.add("losses/td_loss", torch.stack(losses).sum(), len(losses))
+            self.meters.add("losses/q_values", torch.cat(q_values).sum() / cfg.batch_size, len(losses))
 
     @torch.no_grad()
     def _update_target(self) -> None:
@@ -490,148 +413,55 @@ class DQN:
             callback: called as ``callback(agent)`` every ``callback_interval`` env steps (e.g. checkpoints).
         """
         cfg = self.config
-        if steps is None:
-            steps = max(cfg.total_steps - self.global_step, 0)
-        if steps < 0:
-            raise ValueError(f"steps must be >= 0, got {steps}")
-        n = cfg.num_envs
-        end = self.global_step + steps
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=steps, unit="step", dynamic_ncols=True, smoothing=0.1)
-        last_log_step, last_log_time = self.global_step, time.perf_counter()
-        bar_pending = 0
-        obs = self._obs
-        try:
-            while self.global_step < end:
+        with TrainLoop(self, steps, log_interval=cfg.log_interval, logger=logger, progress=progress,
+                       callback=callback, callback_interval=callback_interval) as loop:
+            while self.global_step < loop.end:
                 prev = self.global_step
-                actions = self._explore(obs, self.epsilon(prev))
-                next_obs, rewards, terminated, truncated, infos = self.envs.step(actions)
+                actions = self._explore(self.runner.obs, self.epsilon(prev))
+                t = self.runner.step(actions)
                 # Autoreset is off: next_obs holds the true final observation of every finished episode.
-                self.buffer.add(obs, actions, np.sign(rewards) if cfg.clip_rewards else rewards, next_obs,
-                                terminated, truncated)
-                self._action_log.append(actions)
-                self._ep_return += rewards
-                self._ep_length += 1
-                self.global_step = step = prev + n
-                done = np.logical_or(terminated, truncated)
-                if done.any():
-                    game_over = done & ~self._life_lost(terminated, truncated, infos)
-                    self._finish_episodes(game_over, infos, logger)
-                    self._episode_index[game_over] += 1
-                    obs = self._reset_envs(done, game_over)
-                else:
-                    np.copyto(obs, next_obs)
-                self._obs = obs
-
-                if step > cfg.learning_starts and cfg.gradient_steps > 0 and _crossed(prev, step, cfg.train_freq):
+                self.buffer.add(t.obs, t.action, np.sign(t.reward) if cfg.clip_rewards else t.reward, t.next_obs,
+                                t.terminated, t.truncated)
+                self.global_step = step = prev + cfg.num_envs
+                if step > cfg.learning_starts and cfg.gradient_steps > 0 and crossed(prev, step, cfg.train_freq):
                     if len(self.buffer) >= cfg.batch_size:
                         self._train_phase(cfg.gradient_steps)
-                if _crossed(prev, step, cfg.target_update_interval):
+                if crossed(prev, step, cfg.target_update_interval):
                     self._update_target()
-
-                bar_pending += n
-                # Logging depends on the step only, so a run split by save/load logs the same rows.
-                if _crossed(prev, step, cfg.log_interval):
-                    now = time.perf_counter()
-                    sps = (step - last_log_step) / max(now - last_log_time, 1e-9)
-                    last_log_step, last_log_time = step, now
-                    self._log_interval(logger, step, sps)
-                    if bar is not None:
-                        bar.update(bar_pending)
-                        bar_pending = 0
-                        ret = f"{np.mean(self.recent_returns):.1f}" if self.recent_returns else "-"
-                        bar.set_postfix_str(f"return={ret} eps={self.epsilon(step):.3f}", refresh=False)
-                elif bar is not None and bar_pending >= 256:
-                    bar.update(bar_pending)
-                    bar_pending = 0
-                if callback is not None and callback_interval > 0 and _crossed(prev, step, callback_interval):
-                    callback(self)
-        finally:
-            if bar is not None:
-                bar.update(bar_pending)
-                bar.close()
+                loop.record(prev, step, t.episodes)
         return self
 
-    def _finish_episodes(self, game_over: np.ndarray, infos: dict, logger: Any) -> None:
-        """Logs the episodes that ended. Atari envs report whole games with raw scores in
-        ``infos["episode"]`` (their rewards are clipped and a lost life terminates); other envs' returns
-        are summed here."""
-        env_stats = self._atari and "episode" in infos
-        for i in np.flatnonzero(game_over):
-            self.num_episodes += 1
-            if env_stats:
-                if not infos["_episode"][i]:
-                    continue
-                ret, length = float(infos["episode"]["r"][i]), int(infos["episode"]["l"][i])
-            else:
-                ret, length = float(self._ep_return[i]), int(self._ep_length[i])
-            self.recent_returns.append(ret)
-            if logger is not None:
-                logger.log("charts/episodic_return", ret, self.global_step)
-                logger.log("charts/episodic_length", length, self.global_step)
-        self._ep_return[game_over] = 0.0
-        self._ep_length[game_over] = 0
-
-    def _log_interval(self, logger: Any, step: int, sps: float) -> None:
-        if logger is None:
-            self._td_loss_sum.zero_()
-            self._q_sum.zero_()
-            self._loss_count = 0
-            return
-        logger.log("charts/epsilon", self.epsilon(step), step)
+    def interval_metrics(self, step: int) -> dict[str, float]:
+        """Host-side values logged every ``log_interval`` (the losses come from ``meters``)."""
+        metrics = {"charts/epsilon": self.epsilon(step)}
         if self.config.prioritized:
-            logger.log("charts/beta", self.beta(step), step)
-        if self._loss_count:
-            # The only host-device syncs of the loop: once per log interval.
-            logger.log("losses/td_loss", self._td_loss_sum.item() / self._loss_count, step)
-            logger.log("losses/q_values", self._q_sum.item() / self._loss_count, step)
-            self._td_loss_sum.zero_()
-            self._q_sum.zero_()
-            self._loss_count = 0
-        logger.log("perf/sps", sps, step)
-        logger.log("charts/num_updates", self.num_updates, step)
+            metrics["charts/beta"] = self.beta(step)
+        metrics["charts/num_updates"] = self.num_updates
+        return metrics
+
+    def progress_text(self, step: int) -> str:
+        return f"eps={self.epsilon(step):.3f}"
+
+    @property
+    def recent_returns(self):
+        """Returns of the last finished episodes (whole games for Atari)."""
+        return self.runner.recent_returns
+
+    @property
+    def num_episodes(self) -> int:
+        """Episodes (whole games for Atari) finished so far."""
+        return self.runner.num_episodes
 
     # ---- evaluation --------------------------------------------------------------------------------
 
     def evaluate(self, episodes: int = 10, *, seed: int | None = None, max_envs: int = 16) -> np.ndarray:
         """Greedy returns ``(episodes,)`` float64 of ``episodes`` fresh episodes, on envs separate from
-        training ones (seeded ``seed``, default ``config.seed + 10_000``); each env plays one episode."""
-        import fastrl
-
-        if episodes <= 0:
-            raise ValueError(f"episodes must be positive, got {episodes}")
+        training ones (seeded ``seed``, default ``config.seed + 10_000``); Atari games are played whole and
+        scored unclipped."""
         cfg = self.config
-        seed = cfg.seed + 10_000 if seed is None else seed
-        returns: list[float] = []
-        while len(returns) < episodes:
-            m = min(max_envs, episodes - len(returns))
-            kwargs = dict(cfg.env_kwargs)
-            if self._atari:  # whole games and raw scores: the return is the game score
-                kwargs.update(episodic_life=False, reward_clipping=False)
-            envs = fastrl.make_vec(cfg.env_id, m, seed=seed, autoreset_mode="disabled", **kwargs)
-            try:
-                obs, _ = envs.reset(seed=seed + len(returns))
-                total = np.zeros(m)
-                finished = np.zeros(m, dtype=bool)
-                result = np.zeros(m)
-                while not finished.all():
-                    actions = self.act(obs, deterministic=True)
-                    obs, rewards, terminated, truncated, _ = envs.step(actions)
-                    total += np.where(finished, 0.0, rewards)
-                    ended = np.logical_or(terminated, truncated)
-                    newly = ended & ~finished
-                    result[newly] = total[newly]
-                    finished |= newly
-                    if ended.any() and not finished.all():
-                        # finished envs keep stepping from fresh episodes whose returns are ignored
-                        obs, _ = envs.reset(options={"reset_mask": ended})
-                returns.extend(result.tolist())
-            finally:
-                envs.close()
-        return np.asarray(returns[:episodes], dtype=np.float64)
+        return evaluate_policy(lambda obs: self.act(obs, deterministic=True), cfg.env_id, episodes,
+                               seed=cfg.seed + 10_000 if seed is None else seed, env_kwargs=cfg.env_kwargs,
+                               max_envs=max_envs)
 
     # ---- checkpoints -------------------------------------------------------------------------------
 
@@ -643,20 +473,15 @@ class DQN:
             "target_net": self.target_net.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "buffer": self.buffer.state_dict(),
-            "counters": {"global_step": self.global_step, "num_updates": self.num_updates,
-                         "num_episodes": self.num_episodes, "recent_returns": list(self.recent_returns),
-                         "episode_return": self._ep_return.copy(), "episode_length": self._ep_length.copy(),
-                         "loss_count": self._loss_count},
-            "loss_sums": torch.stack([self._td_loss_sum, self._q_sum]).cpu(),
+            "counters": {"global_step": self.global_step, "num_updates": self.num_updates},
+            "meters": self.meters.state_dict(),
             "rng": {"numpy": self.rng.bit_generator.state, "torch": torch_rng_state()},
-            "envs": {"episode_index": self._episode_index.copy(),
-                     "episode_actions": self._episode_actions(),
-                     "obs": self._obs.copy()},
+            "runner": self.runner.state_dict(),
         }
 
     def save(self, path: str | os.PathLike) -> Path:
         """Writes a checkpoint atomically (temporary file, then rename); returns its path."""
-        return save_checkpoint(path, "dqn", self.state_dict())
+        return save_checkpoint(path, self.KIND, self.state_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, device: str | None = None, inference_only: bool = False,
@@ -668,14 +493,21 @@ class DQN:
         memory, fresh envs and optimizer): enough for ``act`` and ``evaluate``, and quick for a 1M-frame
         Atari checkpoint. Raises OSError for a missing, truncated or foreign file.
         """
-        state = load_checkpoint(path, "dqn")
+        return cls.from_state(load_checkpoint(path, cls.KIND), device=device, inference_only=inference_only,
+                              **overrides)
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], *, device: str | None = None, inference_only: bool = False,
+                   **overrides: Any) -> DQN:
+        """:meth:`load` from a checkpoint's payload already read (see :func:`fastrl.agents.load_agent`)."""
+        state = _upgrade_state(state)
         config = dict(state["config"])
         if device is not None:
             config["device"] = device
         config.update(overrides)
         if inference_only:
             config["buffer_size"] = config["batch_size"]
-        agent = cls(DQNConfig(**config))
+        agent = cls(DQNConfig.from_dict(config))
         if inference_only:
             agent.q_net.load_state_dict(state["q_net"])
             agent.target_net.load_state_dict(state["target_net"])
@@ -686,69 +518,34 @@ class DQN:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restores :meth:`state_dict`'s output into this agent (same env, network and buffer settings)."""
+        state = _upgrade_state(state)
         self.q_net.load_state_dict(state["q_net"])
         self.target_net.load_state_dict(state["target_net"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.buffer.load_state_dict(state["buffer"])
         c = state["counters"]
         self.global_step, self.num_updates = int(c["global_step"]), int(c["num_updates"])
-        self.num_episodes, self._loss_count = int(c["num_episodes"]), int(c["loss_count"])
-        self.recent_returns = deque(c["recent_returns"], maxlen=self.recent_returns.maxlen)
-        self._ep_return = np.array(c["episode_return"], dtype=np.float64)
-        self._ep_length = np.array(c["episode_length"], dtype=np.int64)
-        sums = state["loss_sums"].to(self.device)
-        self._td_loss_sum, self._q_sum = sums[0].clone(), sums[1].clone()
+        self.meters.load_state_dict(state["meters"])
         self.rng.bit_generator.state = state["rng"]["numpy"]
         set_torch_rng_state(state["rng"]["torch"])
-        self._restore_envs(state["envs"])
-
-    def _restore_envs(self, env_state: dict[str, Any]) -> None:
-        """Replays each env's current episode from its seed, so every env is where the saved run left it.
-
-        Histories have different lengths, so they are aligned to end together: env i is reset from its
-        episode seed ``L_max - L_i`` steps into the replay; before that it only steps (and is reset when it
-        ends) to keep the batch in step.
-        """
-        n = self.config.num_envs
-        self._episode_index = np.asarray(env_state["episode_index"], dtype=np.int64).copy()
-        histories = [np.asarray(a, dtype=np.int64) for a in env_state["episode_actions"]]
-        if len(histories) != n or len(self._episode_index) != n:
-            raise ValueError(f"checkpoint has {len(histories)} envs, config has num_envs={n}")
-        lengths = np.array([len(h) for h in histories], dtype=np.int64)
-        l_max = int(lengths.max(initial=0))
-        start = l_max - lengths
-        # Every env needs a reset before stepping; idle ones start any episode (their steps are discarded).
-        obs, _ = self.envs.reset(seed=self._episode_seeds())
-        for t in range(l_max):
-            actions = np.array([histories[i][t - start[i]] if t >= start[i] else 0 for i in range(n)],
-                               dtype=np.int64)
-            obs, _, terminated, truncated, _ = self.envs.step(actions)
-            ended = np.logical_or(terminated, truncated)
-            if ended.any():
-                # idle envs that ended, and replaying ones that lost a life (their game goes on, as it did)
-                obs, _ = self.envs.reset(seed=self._episode_seeds(), options={"reset_mask": ended})
-            begin = start == t + 1
-            if begin.any():
-                # a second reset if needed: an env that just lost a life was continued above, this starts anew
-                obs, _ = self.envs.reset(seed=self._episode_seeds(), options={"reset_mask": begin})
-        log = np.zeros((l_max, n), dtype=np.int64)
-        for i in range(n):
-            log[start[i]:, i] = histories[i]
-        self._action_log = list(log)
-        self._episode_start = start.copy()
-        obs = np.array(obs, dtype=self.obs_dtype, copy=True)
-        if not np.array_equal(obs, env_state["obs"]):
-            warnings.warn(f"env {self.config.env_id!r} did not replay to the saved observations: it is not "
-                          "deterministic given its seed and actions, so the resumed run differs from an "
-                          "uninterrupted one", RuntimeWarning, stacklevel=3)
-            obs = np.array(env_state["obs"], dtype=self.obs_dtype, copy=True)
-        self._obs = obs
+        self.runner.load_state_dict(state["runner"])
 
     def close(self) -> None:
         """Closes the envs."""
-        self.envs.close()
+        self.runner.close()
 
 
-def _crossed(prev: int, step: int, interval: int) -> bool:
-    """True when a multiple of ``interval`` lies in ``(prev, step]`` (so any num_envs works)."""
-    return step // interval > prev // interval
+def _upgrade_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint payload of fastrl 0.1's first DQN layout (env state and episode statistics under
+    ``"envs"``/``"counters"``, loss sums as ``"loss_sums"``) in today's layout; others pass unchanged."""
+    if "runner" in state or "envs" not in state:
+        return state
+    c, envs = state["counters"], state["envs"]
+    state = dict(state)
+    state["runner"] = {**envs, "num_episodes": c["num_episodes"], "recent_returns": c["recent_returns"],
+                       "episode_return": c["episode_return"], "episode_length": c["episode_length"]}
+    count = int(c["loss_count"])
+    state["meters"] = {"names": ["losses/td_loss", "losses/q_values"], "sums": state["loss_sums"],
+                       "counts": [count, count]}
+    state["counters"] = {"global_step": c["global_step"], "num_updates": c["num_updates"]}
+    return state

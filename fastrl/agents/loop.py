@@ -1,0 +1,162 @@
+"""The bookkeeping of a training loop that no algorithm owns, and device-side loss means.
+
+:class:`TrainLoop` holds the step budget of one ``train`` call, the progress bar, the logging of finished
+episodes and of each log interval's metrics with steps per second, and the periodic callback (checkpoints).
+An agent's ``train`` reads::
+
+    with TrainLoop(self, steps, log_interval=cfg.log_interval, logger=logger, ...) as loop:
+        while self.global_step < loop.end:
+            prev = self.global_step
+            ... act, step the runner, store, learn ...
+            self.global_step = prev + num_envs
+            loop.record(prev, self.global_step, transition.episodes)
+
+Everything it logs depends on the step counter only (never on wall time, except ``perf/sps``), so a run split
+by save/load logs the same rows as one straight run. The agent provides ``global_step``, ``runner``
+(:class:`fastrl.agents.runner.EnvRunner`), ``meters`` (:class:`DeviceMeans`), ``interval_metrics(step)``
+(host-side values such as epsilon) and ``progress_text(step)`` (a short postfix for the bar).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["TrainLoop", "DeviceMeans", "crossed"]
+
+
+def crossed(prev: int, step: int, interval: int) -> bool:
+    """True when a multiple of ``interval`` lies in ``(prev, step]`` (so any number of envs works)."""
+    return step // interval > prev // interval
+
+
+class DeviceMeans:
+    """Running sums of scalar tensors kept on their device, read (one host sync) once per log interval.
+
+    ``add(name, total, count)`` adds a 0-d tensor ``total`` that sums ``count`` values; :meth:`read` returns
+    ``{name: sum / count}`` for every name with values and starts again from zero.
+    """
+
+    def __init__(self, device: torch.device | str, names: tuple[str, ...]) -> None:
+        self.names = tuple(names)
+        self.sums = torch.zeros(len(names), device=device)
+        self.counts = [0] * len(names)
+        self._index = {name: i for i, name in enumerate(self.names)}
+
+    def add(self, name: str, total: torch.Tensor, count: int) -> None:
+        """Adds ``total`` (a 0-d tensor, the sum of ``count`` values) to ``name``'s sum; no host sync."""
+        i = self._index[name]
+        self.sums[i] += total
+        self.counts[i] += count
+
+    def read(self) -> dict[str, float]:
+        """``{name: mean}`` of the values added since the last read or reset, then resets."""
+        out: dict[str, float] = {}
+        if any(self.counts):
+            sums = self.sums.tolist()  # the one host-device sync
+            out = {name: sums[i] / c for i, (name, c) in enumerate(zip(self.names, self.counts, strict=True)) if c}
+        self.reset()
+        return out
+
+    def reset(self) -> None:
+        """Drops the values added so far."""
+        self.sums.zero_()
+        self.counts = [0] * len(self.names)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"names": list(self.names), "sums": self.sums.cpu().clone(), "counts": list(self.counts)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if list(state["names"]) != list(self.names):
+            raise ValueError(f"state has meters {list(state['names'])}, expected {list(self.names)}")
+        self.sums.copy_(state["sums"])
+        self.counts = [int(c) for c in state["counts"]]
+
+
+class TrainLoop:
+    """Step budget, progress bar, episode and interval logging, callbacks; see the module docstring.
+
+    Args:
+        agent: the agent being trained.
+        steps: env steps to run in this call (None: up to ``agent.config.total_steps``).
+        log_interval: env steps between interval metrics (and progress-bar refreshes).
+        logger: a :class:`fastrl.logger.Logger` (or anything with ``log(tag, value, step)``), or None.
+        progress: show a tqdm bar (steps, steps/s, recent return, time left).
+        callback: called as ``callback(agent)`` every ``callback_interval`` env steps (e.g. checkpoints).
+    """
+
+    def __init__(self, agent: Any, steps: int | None, *, log_interval: int, logger: Any = None,
+                 progress: bool = False, callback: Callable[[Any], None] | None = None,
+                 callback_interval: int = 0) -> None:
+        if steps is None:
+            steps = max(agent.config.total_steps - agent.global_step, 0)
+        if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
+            raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+        self.agent = agent
+        self.end = agent.global_step + int(steps)
+        self.log_interval = log_interval
+        self.logger = logger
+        self.callback = callback
+        self.callback_interval = callback_interval
+        self._bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=int(steps), unit="step", dynamic_ncols=True, smoothing=0.1)
+        self._bar_pending = 0
+        self._last_step, self._last_time = agent.global_step, time.perf_counter()
+
+    def __enter__(self) -> TrainLoop:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def record(self, prev: int, step: int, episodes: list[tuple[float, int]]) -> None:
+        """Called once per loop iteration, after the agent moved ``global_step`` from ``prev`` to ``step``:
+        logs the episodes that finished, the interval metrics when an interval boundary was crossed, moves
+        the bar and runs the callback."""
+        logger, agent = self.logger, self.agent
+        if logger is not None:
+            for ret, length in episodes:
+                logger.log("charts/episodic_return", ret, step)
+                logger.log("charts/episodic_length", length, step)
+        self._bar_pending += step - prev
+        if crossed(prev, step, self.log_interval):
+            now = time.perf_counter()
+            sps = (step - self._last_step) / max(now - self._last_time, 1e-9)
+            self._last_step, self._last_time = step, now
+            if logger is None:
+                agent.meters.reset()
+            else:
+                logger.log_dict(agent.interval_metrics(step), step)
+                logger.log_dict(agent.meters.read(), step)
+                logger.log("perf/sps", sps, step)
+            if self._bar is not None:
+                self._refresh_bar(step)
+        elif self._bar is not None and self._bar_pending >= 256:
+            self._bar.update(self._bar_pending)
+            self._bar_pending = 0
+        if self.callback is not None and self.callback_interval > 0 and crossed(prev, step, self.callback_interval):
+            self.callback(agent)
+
+    def _refresh_bar(self, step: int) -> None:
+        assert self._bar is not None
+        self._bar.update(self._bar_pending)
+        self._bar_pending = 0
+        recent = self.agent.runner.recent_returns
+        ret = f"{np.mean(recent):.1f}" if recent else "-"
+        extra = self.agent.progress_text(step)
+        self._bar.set_postfix_str(f"return={ret}" + (f" {extra}" if extra else ""), refresh=False)
+
+    def close(self) -> None:
+        """Closes the progress bar."""
+        if self._bar is not None:
+            self._bar.update(self._bar_pending)
+            self._bar_pending = 0
+            self._bar.close()
+            self._bar = None
