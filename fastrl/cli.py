@@ -185,8 +185,12 @@ def _cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
             print(f"fastrl train: run directory {str(run_dir)!r} exists; continue it with "
                   f"`fastrl train --resume {run_dir}` or pick another --name", file=sys.stderr)
             return 2
+        try:
+            agent = agent_cls(config)  # before the run directory exists: a refused config leaves none behind
+        except ValueError as err:
+            print(f"fastrl train: {err}", file=sys.stderr)
+            return 2
         run_dir.mkdir(parents=True, exist_ok=True)
-        agent = agent_cls(config)
         (run_dir / CONFIG_NAME).write_text(json.dumps({"algo": algo, "config": config.to_dict()}, indent=2) + "\n")
         print(f"run directory: {run_dir}")
         resume_step = None

@@ -1,10 +1,13 @@
-"""TD losses of the value-based agents, with a hand-written gradient for MLP Q-networks.
+"""Losses of the agents with hand-written gradients for MLP networks.
 
-For a small MLP Q-network on a CPU, autograd's bookkeeping (recording a graph of ~10 nodes, running the
-engine, accumulating six gradients) costs about a quarter of a gradient step. The Huber TD loss has a short
-closed-form gradient with respect to the Q-values, and :func:`fastrl.nets.linear_stack_backward` carries it
-through the network with the same arithmetic as autograd, so :func:`huber_td_backward` gives autograd's
-gradients, bit for bit, without a graph.
+For a small MLP on a CPU, autograd's bookkeeping (recording a graph of ~10 nodes, running the engine,
+accumulating six gradients) costs about a quarter of a gradient step. These losses have short closed-form
+gradients with respect to the network outputs, and :func:`fastrl.nets.linear_stack_backward` carries them
+through the networks with the same arithmetic as autograd:
+
+- :func:`huber_td_backward`: DQN's Huber TD loss (autograd's gradients bit for bit);
+- :func:`critic_mse_backward`: the critics' squared TD error of DDPG and TD3;
+- :func:`dpg_actor_backward`: the deterministic policy gradient of the actor through a critic.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from fastrl.nets import QNetwork, linear_stack_backward, linear_stack_forward
+from fastrl.nets import Actor, Critic, Critics, QNetwork, linear_stack_backward, linear_stack_forward
 
-__all__ = ["huber_td_backward"]
+__all__ = ["huber_td_backward", "critic_mse_backward", "dpg_actor_backward"]
 
 
 def huber_td_backward(
@@ -58,3 +61,76 @@ def huber_td_backward(
         grad = torch.zeros_like(q_all).scatter_(1, index, dq.unsqueeze(1))
         linear_stack_backward(grad, acts, layers, relu_last=False)
     return loss, q
+
+
+def _critic_layers(critic: Critic) -> list:
+    if critic.linear_layers is None:
+        raise ValueError("critic must take the action at its input (action_layer=0) for a hand-written gradient")
+    return critic.linear_layers
+
+
+def critic_mse_backward(
+    critics: Critics, obs: torch.Tensor, action: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The critics' loss and its gradient, added to their parameters' ``.grad`` as ``loss.backward()``.
+
+    With ``q_k = Q_k(obs, action)`` for the ``n`` critics::
+
+        loss = sum_k mean_i (q_ki - y_i)**2,      dloss/dq_ki = 2 (q_ki - y_i) / B
+
+    Args:
+        critics: :class:`fastrl.nets.Critics` whose critics take the action at the input.
+        obs: ``(B, obs_dim)`` float32 observations.
+        action: ``(B, act_dim)`` float32 actions.
+        y: ``(B,)`` TD targets (no gradient flows into them).
+
+    Returns:
+        ``(loss, q)``: the 0-d loss and ``(n, B)`` Q-values, without a graph.
+    """
+    with torch.no_grad():
+        x = torch.cat([obs.flatten(1), action.flatten(1)], dim=1)
+        scale = 2.0 / len(y)
+        losses, qs = [], []
+        for critic in critics.critics:
+            layers = _critic_layers(critic)
+            q, acts = linear_stack_forward(x, layers, relu_last=False)
+            d = q.squeeze(1) - y
+            losses.append(d.square().mean())
+            qs.append(q.squeeze(1))
+            linear_stack_backward(d.mul(scale).unsqueeze(1), acts, layers, relu_last=False)
+        loss = losses[0] if len(losses) == 1 else sum(losses[1:], losses[0])
+        return loss, torch.stack(qs)
+
+
+def dpg_actor_backward(actor: Actor, critic: Critic, obs: torch.Tensor) -> torch.Tensor:
+    """The deterministic policy gradient: ``loss = -mean_i Q(obs_i, mu(obs_i))`` and its gradient with
+    respect to the actor's parameters, added to their ``.grad`` (the critic's ``.grad`` is left alone).
+
+    With ``mu(s) = bias + scale * tanh(z)`` and ``z`` the actor MLP's output::
+
+        dloss/da_i = -(1/B) dQ/da (obs_i, a_i),    dloss/dz_i = dloss/da_i * scale * (1 - tanh(z_i)**2)
+
+    Args:
+        actor: a :class:`fastrl.nets.Actor`.
+        critic: a :class:`fastrl.nets.Critic` taking the action at its input.
+        obs: ``(B, obs_dim)`` float32 observations.
+
+    Returns:
+        The 0-d loss, without a graph.
+    """
+    critic_layers = _critic_layers(critic)
+    with torch.no_grad():
+        obs = obs.flatten(1)
+        z, actor_acts = linear_stack_forward(obs, actor.net.linears, relu_last=False)
+        t = torch.tanh(z)
+        a = torch.addcmul(actor.action_bias, t, actor.action_scale)
+        q, critic_acts = linear_stack_forward(torch.cat([obs, a], dim=1), critic_layers, relu_last=False)
+        loss = q.mean().neg()
+        grad_q = torch.full_like(q, -1.0 / len(q))
+        grad_x = linear_stack_backward(grad_q, critic_acts, critic_layers, relu_last=False, param_grads=False,
+                                       input_grad=True)
+        assert grad_x is not None
+        # d tanh(z)/dz = 1 - tanh(z)**2
+        grad_z = grad_x[:, obs.shape[1]:] * actor.action_scale * (1.0 - t * t)
+        linear_stack_backward(grad_z, actor_acts, actor.net.linears, relu_last=False)
+        return loss

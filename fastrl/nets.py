@@ -35,12 +35,12 @@ def is_image_shape(obs_shape: Sequence[int]) -> bool:
 # --------------------------------------------------------------------------------------------------
 #
 # The networks of vector-observation agents are small (256x256 at batch 64), so a CPU gradient step is a few
-# matrix products plus a long tail of per-op costs. Two things pay: (1) on x86, the products of 2**20
-# multiply-adds and more go through oneDNN, which picks its kernels by instruction set (AVX-512 where the CPU
-# has it) whatever the vendor; on an AMD EPYC (Zen 5) it ran the 64x256x256 products of a DQN step 1.5-2.2x
-# faster than the MKL sgemm that F.linear calls. oneDNN costs ~10 us more per call, so small products stay
-# with F.linear. (2) Forward and backward of the whole stack are one autograd node, so autograd records and
-# replays one node instead of three per layer.
+# matrix products plus a long tail of per-op costs. Two things pay: (1) on x86 CPUs with AVX-512, the products
+# of 2**20 multiply-adds and more go through oneDNN, which picks its kernels by instruction set whatever the
+# vendor; on an AMD EPYC (Zen 5) it ran the 64x256x256 products of a DQN step 1.5-2.2x faster than the MKL
+# sgemm that F.linear calls (MKL does not use AVX-512 on AMD CPUs). oneDNN costs ~10 us more per call, so
+# small products stay with F.linear. (2) Forward and backward of the whole stack are one autograd node, so
+# autograd records and replays one node instead of three per layer.
 
 #: Products of at least this many multiply-adds (rows * in * out) use oneDNN when it is available.
 ONEDNN_MIN_MACS = 1 << 20
@@ -50,6 +50,10 @@ def _find_onednn_linear():
     """torch's oneDNN linear op (``mkldnn::_linear_pointwise``, which torch.compile's CPU backend also
     emits), or None where this torch build lacks it or it fails."""
     if platform.machine().lower() not in ("x86_64", "amd64"):  # measured on x86 only
+        return None
+    # oneDNN's advantage is its AVX-512 kernels; on an AVX2-only AMD EPYC, MKL's sgemm was as fast or faster
+    # at every size the agents use (256x64x64: 37 vs 51 us; 256x400x300: 853 vs 911 us), so keep MKL there.
+    if not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
         return None
     try:
         if not torch.backends.mkldnn.is_available():
@@ -147,7 +151,9 @@ def _linear_uses_mkl(x: torch.Tensor, weight: torch.Tensor) -> bool:
 def _stack_params(layers: Sequence[nn.Linear]) -> list[torch.Tensor | None]:
     params: list[torch.Tensor | None] = []
     for layer in layers:
-        params += [layer.weight, layer.bias]
+        # the parameter dict directly: nn.Module.__getattr__ costs more than the rest of this loop
+        p = layer._parameters
+        params += [p["weight"], p["bias"]]
     return params
 
 
@@ -185,10 +191,14 @@ def linear_stack_forward(
 
 
 def linear_stack_backward(
-    grad: torch.Tensor, acts: Sequence[torch.Tensor], layers: Sequence[nn.Linear], relu_last: bool
-) -> None:
+    grad: torch.Tensor, acts: Sequence[torch.Tensor], layers: Sequence[nn.Linear], relu_last: bool, *,
+    param_grads: bool = True, input_grad: bool = False,
+) -> torch.Tensor | None:
     """Adds dL/d(parameter) to each layer's ``.grad`` (creating it where None), as ``L.backward()`` would,
     from ``grad`` = dL/d(output) ``(B, out_features)`` and :func:`linear_stack_forward`'s activations.
+
+    ``param_grads=False`` leaves the parameters' ``.grad`` alone; ``input_grad=True`` returns dL/d(input)
+    ``(B, in_features)`` (e.g. a critic's gradient with respect to the action, for the policy gradient).
 
     The arithmetic is that of :func:`linear_stack`'s own backward on CPU with float32, op for op, so there the
     gradients equal autograd's through :func:`linear_stack` bit for bit (elsewhere, up to rounding); what is
@@ -196,10 +206,11 @@ def linear_stack_backward(
     """
     if torch.is_grad_enabled():
         with torch.no_grad():
-            return linear_stack_backward(grad, acts, layers, relu_last)
+            return linear_stack_backward(grad, acts, layers, relu_last, param_grads=param_grads,
+                                         input_grad=input_grad)
     params = _stack_params(layers)
-    needs = [p is not None and p.requires_grad for p in params]
-    _, grads = _stack_backward(grad, acts, params, relu_last, needs, False)
+    needs = [param_grads and p is not None and p.requires_grad for p in params]
+    grad_x, grads = _stack_backward(grad, acts, params, relu_last, needs, input_grad)
     for p, g in zip(params, grads, strict=True):
         if g is None or p is None:
             continue
@@ -207,6 +218,7 @@ def linear_stack_backward(
             p.grad = g.contiguous()
         else:
             p.grad.add_(g)
+    return grad_x
 
 
 class MLP(nn.Sequential):
@@ -398,7 +410,9 @@ class Actor(nn.Module):
             fan_in_init_(self.net.linears, final_init)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.net(obs)) * self.action_scale + self.action_bias
+        # the stack directly, not through self.net(...): a module call costs more than a small layer
+        z = linear_stack(obs.flatten(1) if obs.dim() > 2 else obs, self.net.linears, relu_last=False)
+        return torch.addcmul(self.action_bias, torch.tanh(z), self.action_scale)
 
 
 class Critic(nn.Module):
@@ -418,10 +432,13 @@ class Critic(nn.Module):
         if action_layer == 1 and len(hidden) < 2:
             raise ValueError(f"action_layer=1 needs at least two hidden layers, got hidden_sizes={hidden}")
         self.action_layer = action_layer
+        # With the action at the input the critic is one linear stack over [s, a] (``linear_layers``), usable
+        # with linear_stack_forward/backward; None otherwise.
+        self.linear_layers: list[nn.Linear] | None = None
         if action_layer == 0:
             self.obs_layer = None
             self.net = MLP(obs_dim + act_dim, hidden, 1)
-            layers = self.net.linears
+            layers = self.linear_layers = self.net.linears
         else:
             self.obs_layer = nn.Linear(obs_dim, hidden[0])
             self.net = MLP(hidden[0] + act_dim, hidden[1:], 1)
@@ -431,8 +448,8 @@ class Critic(nn.Module):
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         obs, action = obs.flatten(1), action.flatten(1)
-        if self.obs_layer is None:
-            return self.net(torch.cat([obs, action], dim=1)).squeeze(1)
+        if self.linear_layers is not None:
+            return linear_stack(torch.cat([obs, action], dim=1), self.linear_layers, relu_last=False).squeeze(1)
         h = F.relu(self.obs_layer(obs))
         return self.net(torch.cat([h, action], dim=1)).squeeze(1)
 
@@ -455,6 +472,14 @@ class Critics(nn.Module):
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         return torch.stack([critic(obs, action) for critic in self.critics])
 
+    def min_value(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """``min_k Q_k(s, a)`` ``(B,)`` (TD3's clipped double Q; the critic itself when there is one)."""
+        critics = list(self.critics)
+        q = critics[0].forward(obs, action)
+        for critic in critics[1:]:
+            q = torch.minimum(q, critic.forward(obs, action))
+        return q
+
     def first(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """``Q_1(s, a)`` ``(B,)``: the first critic alone (the one the actor follows)."""
-        return self.critics[0](obs, action)
+        return self.critics[0].forward(obs, action)

@@ -65,9 +65,9 @@ class FlatAdam:
 
     Use it as a torch optimizer: ``zero_grad()``, ``loss.backward()``, ``clip_grad_norm_(max_norm)``,
     ``step()``. The parameters' ``.grad`` are views into ``grad`` and must stay so: ``zero_grad`` zeroes the
-    buffer in place (backward then adds into the views), and ``step`` raises if a ``.grad`` was replaced
-    (e.g. by ``module.zero_grad()``, which sets grads to None) or a parameter no longer lives in the flat
-    buffer (e.g. after ``module.to(other_device)``).
+    buffer in place (backward then adds into the views), and ``step`` raises (on its first call and every
+    64th after it) if a ``.grad`` was replaced (e.g. by ``module.zero_grad()``, which sets grads to None) or a
+    parameter no longer lives in the flat buffer (e.g. after ``module.to(other_device)``).
 
     Args:
         module: the network; its parameters are flattened (see :func:`flatten_parameters`).
@@ -105,6 +105,7 @@ class FlatAdam:
         self.exp_avg_sq = torch.zeros_like(self.params)
         # The fused kernel counts steps in a float32 tensor on the parameters' device (as torch.optim.Adam).
         self.step_count = torch.zeros((), dtype=torch.float32, device=self.params.device)
+        self._checks = 0
 
     def zero_grad(self) -> None:
         """Zeroes the flat gradient in place (the parameters' ``.grad`` views stay)."""
@@ -125,6 +126,19 @@ class FlatAdam:
 
     def step(self) -> None:
         """One Adam step on the flat parameters from the flat gradient."""
+        # The views are checked on the first step and every 64th after it: the check costs as much as a
+        # quarter of a small network's Adam step, and a broken view is still reported within 64 steps.
+        if self._checks % 64 == 0:
+            self._check_views()
+        self._checks += 1
+        # torch's fused Adam kernel (the one torch.optim.Adam(fused=True) runs), on one tensor: one pass. It
+        # reads the step count, which the caller increments first (as torch.optim.Adam does).
+        self.step_count += 1
+        torch._fused_adam_([self.params], [self.grad], [self.exp_avg], [self.exp_avg_sq], [], [self.step_count],
+                           lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], weight_decay=self.weight_decay,
+                           eps=self.eps, amsgrad=False, maximize=False)
+
+    def _check_views(self) -> None:
         for p, g, ptr in zip(self._params, self._grad_views, self._data_ptrs, strict=True):
             if p.grad is not g:
                 raise RuntimeError("a parameter's .grad was replaced (e.g. by zero_grad(set_to_none=True)): "
@@ -133,12 +147,6 @@ class FlatAdam:
             if p.data_ptr() != ptr:
                 raise RuntimeError("a parameter's data was replaced (e.g. by module.to(device) after "
                                    "flattening): FlatAdam would update a buffer the module no longer uses")
-        # torch's fused Adam kernel (the one torch.optim.Adam(fused=True) runs), on one tensor: one pass. It
-        # reads the step count, which the caller increments first (as torch.optim.Adam does).
-        self.step_count += 1
-        torch._fused_adam_([self.params], [self.grad], [self.exp_avg], [self.exp_avg_sq], [], [self.step_count],
-                           lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], weight_decay=self.weight_decay, eps=self.eps,
-                           amsgrad=False, maximize=False)
 
     def state_dict(self) -> dict[str, Any]:
         """Hyperparameters, step count and the moment estimates (CPU copies), for checkpoints."""

@@ -164,3 +164,40 @@ def test_eval_reads_the_algorithm_from_a_bare_checkpoint(tmp_path, capsys):
     bare.write_bytes(b"not a checkpoint")
     assert main(["eval", str(bare)]) == 2
     assert "not a fastrl checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("algo", ["ddpg", "td3"])
+def test_continuous_control_end_to_end(tmp_path, capsys, algo):
+    small = ["--env", "Pendulum-v1", "--hidden-sizes", "16", "16", "--batch-size", "16", "--learning-starts", "100",
+             "--buffer-size", "2000", "--log-interval", "100", "--no-progress", "--no-tensorboard", "--seed", "3",
+             "--runs-dir", str(tmp_path), "--eval-episodes", "0"]
+    assert main(["train", algo, *small, "--total-steps", "400", "--name", "straight"]) == 0
+    assert main(["train", algo, *small, "--total-steps", "400", "--steps", "200", "--name", "split"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "split"), "--no-progress", "--eval-episodes", "0",
+                 "--no-tensorboard"]) == 0
+    agent_cls, _ = agent_classes(algo)
+    straight = agent_cls.load(tmp_path / "straight" / "checkpoints" / "last.pt")
+    split = agent_cls.load(tmp_path / "split" / "checkpoints" / "last.pt")
+    assert split.global_step == straight.global_step == 400 and split.num_updates == 300
+    for x, y in zip(straight.actor.parameters(), split.actor.parameters(), strict=True):
+        assert torch.equal(x, y)
+    assert _rows(tmp_path / "split") == _rows(tmp_path / "straight")
+    tags = {t for _, t, _ in _rows(tmp_path / "straight")}
+    assert {"charts/episodic_return", "losses/critic_loss", "losses/actor_loss", "losses/q_values"} <= tags
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "split"), "--episodes", "2"]) == 0
+    assert "Pendulum-v1: greedy return over 2 episodes" in capsys.readouterr().out
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert main(["plot", str(tmp_path / "split")]) == 0
+        assert (tmp_path / "split" / "learning_curve.png").is_file()
+    # the published settings, by name
+    assert main(["train", algo, "--preset", "paper", "--total-steps", "150", "--buffer-size", "500",
+                 "--hidden-sizes", "32", "24", "--name", "paper", "--runs-dir", str(tmp_path), "--no-progress",
+                 "--eval-episodes", "0", "--no-tensorboard"]) == 0
+    saved = json.loads((tmp_path / "paper" / "config.json").read_text())
+    assert saved["algo"] == algo and saved["config"]["preset"] == "paper"
+    assert saved["config"]["batch_size"] == (64 if algo == "ddpg" else 100)
+    # a Discrete task is refused with one line
+    assert main(["train", algo, "--env", "CartPole-v1", "--runs-dir", str(tmp_path), "--name", "bad",
+                 "--no-progress"]) == 2
+    assert "Box" in capsys.readouterr().err and not (tmp_path / "bad").exists()

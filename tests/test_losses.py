@@ -1,11 +1,12 @@
-"""The hand-written Huber TD gradient against autograd."""
+"""The hand-written gradients (Huber TD loss, the critics' squared TD error, the deterministic policy
+gradient) against autograd."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from fastrl.losses import huber_td_backward
-from fastrl.nets import q_network
+from fastrl.losses import critic_mse_backward, dpg_actor_backward, huber_td_backward
+from fastrl.nets import Actor, Critic, Critics, q_network
 
 
 def _autograd_reference(q_net, obs, action, y, weights):
@@ -52,3 +53,50 @@ def test_rejects_networks_that_are_not_one_linear_stack():
     with pytest.raises(ValueError, match="q_net"):
         huber_td_backward(q_network((4,), 2, (8,), dueling=True), torch.zeros(2, 4), torch.zeros(2, dtype=torch.long),
                           torch.zeros(2))
+
+
+def _close(a, b):
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6 * (1.0 + float(b.abs().max())))
+
+
+@pytest.mark.parametrize("n_critics, hidden, batch", [(1, (64, 64), 256), (2, (32, 16), 37), (2, (400, 300), 64)])
+def test_critic_mse_gradient_equals_autograd(n_critics, hidden, batch):
+    torch.manual_seed(n_critics + batch)
+    critics = Critics(n_critics, 5, 3, hidden)
+    reference = Critics(n_critics, 5, 3, hidden)
+    reference.load_state_dict(critics.state_dict())
+    obs, action, y = torch.randn(batch, 5), torch.randn(batch, 3), torch.randn(batch) * 3
+    loss, q = critic_mse_backward(critics, obs, action, y)
+    q_ref = reference(obs, action)
+    loss_ref = (q_ref - y).square().mean(dim=1).sum()
+    loss_ref.backward()
+    _close(loss, loss_ref.detach())
+    _close(q, q_ref.detach())
+    for p, r in zip(critics.parameters(), reference.parameters(), strict=True):
+        _close(p.grad, r.grad)
+
+
+@pytest.mark.parametrize("act_dim, hidden", [(1, (64, 64)), (3, (32,))])
+def test_dpg_actor_gradient_equals_autograd_and_leaves_the_critic_alone(act_dim, hidden):
+    torch.manual_seed(act_dim)
+    low, high = [-2.0] * act_dim, [1.0] * act_dim
+    actor = Actor(4, act_dim, low, high, hidden)
+    critic = Critic(4, act_dim, hidden)
+    ref_actor = Actor(4, act_dim, low, high, hidden)
+    ref_actor.load_state_dict(actor.state_dict())
+    ref_critic = Critic(4, act_dim, hidden)
+    ref_critic.load_state_dict(critic.state_dict())
+    obs = torch.randn(50, 4)
+    loss = dpg_actor_backward(actor, critic, obs)
+    ref_loss = -ref_critic(obs, ref_actor(obs)).mean()
+    ref_loss.backward()
+    _close(loss, ref_loss.detach())
+    for p, r in zip(actor.parameters(), ref_actor.parameters(), strict=True):
+        _close(p.grad, r.grad)
+    assert all(p.grad is None for p in critic.parameters())
+
+
+def test_hand_written_critic_gradients_need_the_action_at_the_input():
+    critics = Critics(1, 4, 1, (16, 16), action_layer=1)
+    with pytest.raises(ValueError, match="action_layer"):
+        critic_mse_backward(critics, torch.zeros(2, 4), torch.zeros(2, 1), torch.zeros(2))

@@ -7,6 +7,7 @@ from fastrl.nets import (
     MLP,
     Actor,
     Critic,
+    Critics,
     DuelingHead,
     NatureCNN,
     is_image_shape,
@@ -157,3 +158,36 @@ def test_hand_written_backward_equals_autograd(dtype):
             assert torch.equal(a, layer_grad)
         else:  # linear_stack is the plain autograd chain here
             _assert_close_to_rounding(a, layer_grad)
+
+
+def test_critic_action_at_the_second_layer_and_ddpg_initialisation():
+    torch.manual_seed(0)
+    critic = Critic(3, 2, hidden_sizes=(40, 30), action_layer=1, final_init=3e-4)
+    assert critic.obs_layer.in_features == 3 and critic.net.linears[0].in_features == 40 + 2
+    assert critic.linear_layers is None
+    obs, act = torch.randn(5, 3), torch.randn(5, 2)
+    expected = critic.net(torch.cat([torch.relu(critic.obs_layer(obs)), act], 1)).squeeze(1)
+    torch.testing.assert_close(critic(obs, act), expected)
+    last = critic.net.linears[-1]
+    assert last.weight.abs().max() <= 3e-4 and last.bias.abs().max() <= 3e-4
+    bound = 1 / 3**0.5  # fan-in of the observation layer
+    assert critic.obs_layer.weight.abs().max() <= bound and critic.obs_layer.weight.abs().max() > bound / 2
+    actor = Actor(3, 2, [-1, -1], [1, 1], (40, 30), final_init=3e-3)
+    assert actor.net.linears[-1].weight.abs().max() <= 3e-3
+    assert actor(torch.zeros(1, 3)).abs().max() < 0.05  # near-zero initial actions
+    with pytest.raises(ValueError, match="two hidden layers"):
+        Critic(3, 2, hidden_sizes=(40,), action_layer=1)
+    with pytest.raises(ValueError, match="action_layer"):
+        Critic(3, 2, action_layer=2)
+
+
+def test_critics_evaluate_together_and_take_the_minimum():
+    torch.manual_seed(0)
+    critics = Critics(2, 3, 1, (16,))
+    obs, act = torch.randn(6, 3), torch.randn(6, 1)
+    q = critics(obs, act)
+    assert q.shape == (2, 6)
+    torch.testing.assert_close(critics.min_value(obs, act), q.min(0).values)
+    torch.testing.assert_close(critics.first(obs, act), q[0])
+    with pytest.raises(ValueError, match="n"):
+        Critics(0, 3, 1)

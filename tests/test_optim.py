@@ -89,6 +89,14 @@ def test_replaced_grads_or_data_are_refused():
     layer.weight.data = layer.weight.data.clone()  # what module.to(other_device) does to every parameter
     with pytest.raises(RuntimeError, match="data was replaced"):
         opt.step()
+    # a view broken after the first step is reported within 64 steps
+    net = q_network((4,), 2, (8,))
+    opt = FlatAdam(net, lr=1e-2)
+    opt.step()
+    net.zero_grad(set_to_none=True)
+    with pytest.raises(RuntimeError, match="grad"):
+        for _ in range(64):
+            opt.step()
 
 
 def test_state_dict_round_trip_continues_exactly():

@@ -2,6 +2,8 @@
 
 - :class:`DQN` / :class:`DQNConfig` (``fastrl.agents.dqn``): DQN with Double, dueling, n-step and
   prioritized-replay options.
+- :class:`DDPG` / :class:`DDPGConfig` (``fastrl.agents.ddpg``) and :class:`TD3` / :class:`TD3Config`
+  (``fastrl.agents.td3``): deterministic actor-critic agents for Box action spaces.
 
 The pieces they share are small modules the agents call: :mod:`fastrl.agents.config` (presets, defaults,
 validation), :mod:`fastrl.agents.runner` (the envs, episode seeds and the action log for exact resume),
@@ -17,9 +19,12 @@ import os
 from importlib import import_module
 from typing import Any, NamedTuple
 
+from fastrl.agents.ddpg import DDPG, DDPGConfig
 from fastrl.agents.dqn import DQN, DQNConfig
+from fastrl.agents.td3 import TD3, TD3Config
 
-__all__ = ["DQN", "DQNConfig", "REGISTRY", "AgentEntry", "agent_classes", "load_agent"]
+__all__ = ["DQN", "DQNConfig", "DDPG", "DDPGConfig", "TD3", "TD3Config", "REGISTRY", "AgentEntry",
+           "agent_classes", "load_agent"]
 
 
 class AgentEntry(NamedTuple):
@@ -38,6 +43,10 @@ class AgentEntry(NamedTuple):
 REGISTRY: dict[str, AgentEntry] = {
     "dqn": AgentEntry("fastrl.agents.dqn", "DQN", "DQNConfig",
                       "DQN with Double, dueling, n-step and prioritized-replay options (Discrete actions)"),
+    "ddpg": AgentEntry("fastrl.agents.ddpg", "DDPG", "DDPGConfig",
+                       "DDPG: deterministic actor-critic with Gaussian or OU exploration (Box actions)"),
+    "td3": AgentEntry("fastrl.agents.td3", "TD3", "TD3Config",
+                      "TD3: DDPG with clipped double Q, target smoothing and delayed actor updates (Box actions)"),
 }
 
 

@@ -23,21 +23,20 @@ bit-for-bit equal, on CPU, to training k + m straight through (same torch thread
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fastrl.agents.checkpointing import Checkpointing
 from fastrl.agents.config import AgentConfig, require, require_int, require_real
 from fastrl.agents.evaluation import evaluate_policy
 from fastrl.agents.loop import DeviceMeans, TrainLoop, crossed
 from fastrl.agents.runner import EnvRunner
-from fastrl.checkpoint import load_checkpoint, save_checkpoint, set_torch_rng_state, torch_rng_state
+from fastrl.checkpoint import set_torch_rng_state, torch_rng_state
 from fastrl.losses import huber_td_backward
 from fastrl.nets import QNetwork, is_image_shape, q_network
 from fastrl.optim import FlatAdam, flatten_parameters
@@ -188,7 +187,7 @@ class DQNConfig(AgentConfig):
 # --------------------------------------------------------------------------------------------------
 
 
-class DQN:
+class DQN(Checkpointing):
     """A DQN agent: its envs, replay memory, online and target Q-networks, optimizer and counters.
 
     ``agent.train(steps)`` runs ``steps`` more env steps; ``agent.act(obs)`` picks actions;
@@ -196,6 +195,7 @@ class DQN:
     """
 
     KIND = "dqn"
+    CONFIG = DQNConfig
 
     def __init__(self, config: DQNConfig | None = None, **overrides: Any) -> None:
         if config is None:
@@ -479,48 +479,15 @@ class DQN:
             "runner": self.runner.state_dict(),
         }
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Writes a checkpoint atomically (temporary file, then rename); returns its path."""
-        return save_checkpoint(path, self.KIND, self.state_dict())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, *, device: str | None = None, inference_only: bool = False,
-             **overrides: Any) -> DQN:
-        """Rebuilds an agent from :meth:`save`'s file, ready to continue training or to act.
-
-        ``device`` moves it to another device; ``overrides`` change config fields (e.g. ``total_steps`` to
-        extend a run). ``inference_only`` restores the networks and counters only (a small empty replay
-        memory, fresh envs and optimizer): enough for ``act`` and ``evaluate``, and quick for a 1M-frame
-        Atari checkpoint. Raises OSError for a missing, truncated or foreign file.
-        """
-        return cls.from_state(load_checkpoint(path, cls.KIND), device=device, inference_only=inference_only,
-                              **overrides)
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any], *, device: str | None = None, inference_only: bool = False,
-                   **overrides: Any) -> DQN:
-        """:meth:`load` from a checkpoint's payload already read (see :func:`fastrl.agents.load_agent`)."""
-        state = _upgrade_state(state)
-        config = dict(state["config"])
-        if device is not None:
-            config["device"] = device
-        config.update(overrides)
-        if inference_only:
-            config["buffer_size"] = config["batch_size"]
-        agent = cls(DQNConfig.from_dict(config))
-        if inference_only:
-            agent.q_net.load_state_dict(state["q_net"])
-            agent.target_net.load_state_dict(state["target_net"])
-            agent.global_step = int(state["counters"]["global_step"])
-        else:
-            agent.load_state_dict(state)
-        return agent
+    def load_networks(self, state: dict[str, Any]) -> None:
+        """Restores the online and target networks from a checkpoint payload."""
+        self.q_net.load_state_dict(state["q_net"])
+        self.target_net.load_state_dict(state["target_net"])
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restores :meth:`state_dict`'s output into this agent (same env, network and buffer settings)."""
-        state = _upgrade_state(state)
-        self.q_net.load_state_dict(state["q_net"])
-        self.target_net.load_state_dict(state["target_net"])
+        state = self.upgrade_state(state)
+        self.load_networks(state)
         self.optimizer.load_state_dict(state["optimizer"])
         self.buffer.load_state_dict(state["buffer"])
         c = state["counters"]
@@ -534,18 +501,18 @@ class DQN:
         """Closes the envs."""
         self.runner.close()
 
-
-def _upgrade_state(state: dict[str, Any]) -> dict[str, Any]:
-    """A checkpoint payload of fastrl 0.1's first DQN layout (env state and episode statistics under
-    ``"envs"``/``"counters"``, loss sums as ``"loss_sums"``) in today's layout; others pass unchanged."""
-    if "runner" in state or "envs" not in state:
+    @classmethod
+    def upgrade_state(cls, state: dict[str, Any]) -> dict[str, Any]:
+        """A checkpoint payload of fastrl 0.1's first DQN layout (env state and episode statistics under
+        ``"envs"``/``"counters"``, loss sums as ``"loss_sums"``) in today's layout; others pass unchanged."""
+        if "runner" in state or "envs" not in state:
+            return state
+        c, envs = state["counters"], state["envs"]
+        state = dict(state)
+        state["runner"] = {**envs, "num_episodes": c["num_episodes"], "recent_returns": c["recent_returns"],
+                           "episode_return": c["episode_return"], "episode_length": c["episode_length"]}
+        count = int(c["loss_count"])
+        state["meters"] = {"names": ["losses/td_loss", "losses/q_values"], "sums": state["loss_sums"],
+                           "counts": [count, count]}
+        state["counters"] = {"global_step": c["global_step"], "num_updates": c["num_updates"]}
         return state
-    c, envs = state["counters"], state["envs"]
-    state = dict(state)
-    state["runner"] = {**envs, "num_episodes": c["num_episodes"], "recent_returns": c["recent_returns"],
-                       "episode_return": c["episode_return"], "episode_length": c["episode_length"]}
-    count = int(c["loss_count"])
-    state["meters"] = {"names": ["losses/td_loss", "losses/q_values"], "sums": state["loss_sums"],
-                       "counts": [count, count]}
-    state["counters"] = {"global_step": c["global_step"], "num_updates": c["num_updates"]}
-    return state

@@ -35,46 +35,70 @@ def crossed(prev: int, step: int, interval: int) -> bool:
 
 
 class DeviceMeans:
-    """Running sums of scalar tensors kept on their device, read (one host sync) once per log interval.
+    """Running means of scalar tensors that stay on their device until a log interval ends.
 
-    ``add(name, total, count)`` adds a 0-d tensor ``total`` that sums ``count`` values; :meth:`read` returns
-    ``{name: sum / count}`` for every name with values and starts again from zero.
+    ``add(name, total, count)`` records a 0-d tensor ``total`` that sums ``count`` values: the tensor is kept
+    (cheaper than an in-place add per step) and folded into a float64 running sum on the host when the log
+    interval ends (one sync per name), or after ``MAX_PENDING`` values. The fold adds the values one by one
+    in the order they came, so the means do not depend on where a run was saved and resumed.
     """
+
+    #: values kept per name before they are folded into the host sum (bounds a long interval's memory)
+    MAX_PENDING = 4096
 
     def __init__(self, device: torch.device | str, names: tuple[str, ...]) -> None:
         self.names = tuple(names)
-        self.sums = torch.zeros(len(names), device=device)
-        self.counts = [0] * len(names)
-        self._index = {name: i for i, name in enumerate(self.names)}
+        self._pending: dict[str, list[torch.Tensor]] = {name: [] for name in self.names}
+        self._sums = dict.fromkeys(self.names, 0.0)
+        self._counts = dict.fromkeys(self.names, 0)
 
     def add(self, name: str, total: torch.Tensor, count: int) -> None:
-        """Adds ``total`` (a 0-d tensor, the sum of ``count`` values) to ``name``'s sum; no host sync."""
-        i = self._index[name]
-        self.sums[i] += total
-        self.counts[i] += count
+        """Records ``total`` (a 0-d tensor, the sum of ``count`` values) under ``name``; no host sync."""
+        pending = self._pending[name]
+        pending.append(total)
+        self._counts[name] += count
+        if len(pending) >= self.MAX_PENDING:
+            self._fold(name)
+
+    def _fold(self, name: str) -> None:
+        pending = self._pending[name]
+        if pending:
+            total = self._sums[name]
+            for value in torch.stack(pending).tolist():  # the host sync
+                total += value
+            self._sums[name] = total
+            pending.clear()
 
     def read(self) -> dict[str, float]:
         """``{name: mean}`` of the values added since the last read or reset, then resets."""
         out: dict[str, float] = {}
-        if any(self.counts):
-            sums = self.sums.tolist()  # the one host-device sync
-            out = {name: sums[i] / c for i, (name, c) in enumerate(zip(self.names, self.counts, strict=True)) if c}
+        for name in self.names:
+            if self._counts[name]:
+                self._fold(name)
+                out[name] = self._sums[name] / self._counts[name]
         self.reset()
         return out
 
     def reset(self) -> None:
         """Drops the values added so far."""
-        self.sums.zero_()
-        self.counts = [0] * len(self.names)
+        for pending in self._pending.values():
+            pending.clear()
+        self._sums = dict.fromkeys(self.names, 0.0)
+        self._counts = dict.fromkeys(self.names, 0)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"names": list(self.names), "sums": self.sums.cpu().clone(), "counts": list(self.counts)}
+        for name in self.names:
+            self._fold(name)
+        sums = torch.tensor([self._sums[n] for n in self.names], dtype=torch.float64)
+        return {"names": list(self.names), "sums": sums, "counts": [self._counts[n] for n in self.names]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if list(state["names"]) != list(self.names):
             raise ValueError(f"state has meters {list(state['names'])}, expected {list(self.names)}")
-        self.sums.copy_(state["sums"])
-        self.counts = [int(c) for c in state["counts"]]
+        self.reset()
+        sums = torch.as_tensor(state["sums"]).tolist()
+        for i, name in enumerate(self.names):
+            self._sums[name], self._counts[name] = float(sums[i]), int(state["counts"][i])
 
 
 class TrainLoop:
