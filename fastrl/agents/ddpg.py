@@ -30,9 +30,8 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from fastrl.agents.checkpointing import Checkpointing
+from fastrl.agents.base import AgentBase, resolve_config, torch_device
 from fastrl.agents.config import AgentConfig, require, require_int, require_real
-from fastrl.agents.evaluation import evaluate_policy
 from fastrl.agents.loop import DeviceMeans, TrainLoop, crossed
 from fastrl.agents.runner import EnvRunner
 from fastrl.checkpoint import set_torch_rng_state, torch_rng_state
@@ -170,7 +169,7 @@ class DDPGConfig(AgentConfig):
         require(self, "env_kwargs", isinstance(self.env_kwargs, dict), "a dict")
 
 
-class DDPG(Checkpointing):
+class DDPG(AgentBase):
     """A DDPG agent: its envs, replay memory, actor, critic(s), their targets and optimizers, and counters.
 
     ``agent.train(steps)`` runs ``steps`` more env steps; ``agent.act(obs)`` gives actions in the action box;
@@ -183,16 +182,8 @@ class DDPG(Checkpointing):
     N_CRITICS = 1
 
     def __init__(self, config: DDPGConfig | None = None, **overrides: Any) -> None:
-        if config is None:
-            config = self.CONFIG(**overrides)
-        elif overrides:
-            config = self.CONFIG(**{**config.to_dict(), **overrides})
-        self.config = cfg = config
-        if cfg.torch_threads:
-            torch.set_num_threads(cfg.torch_threads)
-        self.device = torch.device(cfg.device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {cfg.device!r} asked for CUDA, which is not available here")
+        self.config = cfg = resolve_config(self.CONFIG, config, overrides)
+        self.device = torch_device(cfg.device, cfg.torch_threads)
 
         # Envs: the shared runner resets each finished env from its own episode seed.
         self.runner = EnvRunner(cfg.env_id, cfg.num_envs, cfg.seed, cfg.env_kwargs)
@@ -373,14 +364,6 @@ class DDPG(Checkpointing):
     def progress_text(self, step: int) -> str:
         return ""
 
-    def evaluate(self, episodes: int = 10, *, seed: int | None = None, max_envs: int = 16) -> np.ndarray:
-        """Returns ``(episodes,)`` float64 of the deterministic policy over fresh episodes, on envs separate
-        from the training ones (seeded ``seed``, default ``config.seed + 10_000``)."""
-        cfg = self.config
-        return evaluate_policy(lambda obs: self.act(obs, deterministic=True), cfg.env_id, episodes,
-                               seed=cfg.seed + 10_000 if seed is None else seed, env_kwargs=cfg.env_kwargs,
-                               max_envs=max_envs)
-
     # ---- checkpoints -------------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
@@ -418,16 +401,3 @@ class DDPG(Checkpointing):
         set_torch_rng_state(state["rng"]["torch"])
         self.runner.load_state_dict(state["runner"])
 
-    @property
-    def recent_returns(self):
-        """Returns of the last finished episodes."""
-        return self.runner.recent_returns
-
-    @property
-    def num_episodes(self) -> int:
-        """Episodes finished so far."""
-        return self.runner.num_episodes
-
-    def close(self) -> None:
-        """Closes the envs."""
-        self.runner.close()

@@ -31,9 +31,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fastrl.agents.checkpointing import Checkpointing
+from fastrl.agents.base import AgentBase, resolve_config, torch_device
 from fastrl.agents.config import AgentConfig, require, require_int, require_real
-from fastrl.agents.evaluation import evaluate_policy
 from fastrl.agents.loop import DeviceMeans, TrainLoop, crossed
 from fastrl.agents.runner import EnvRunner
 from fastrl.checkpoint import set_torch_rng_state, torch_rng_state
@@ -187,7 +186,7 @@ class DQNConfig(AgentConfig):
 # --------------------------------------------------------------------------------------------------
 
 
-class DQN(Checkpointing):
+class DQN(AgentBase):
     """A DQN agent: its envs, replay memory, online and target Q-networks, optimizer and counters.
 
     ``agent.train(steps)`` runs ``steps`` more env steps; ``agent.act(obs)`` picks actions;
@@ -198,16 +197,8 @@ class DQN(Checkpointing):
     CONFIG = DQNConfig
 
     def __init__(self, config: DQNConfig | None = None, **overrides: Any) -> None:
-        if config is None:
-            config = DQNConfig(**overrides)
-        elif overrides:
-            config = DQNConfig(**{**config.to_dict(), **overrides})
-        self.config = cfg = config
-        if cfg.torch_threads:
-            torch.set_num_threads(cfg.torch_threads)
-        self.device = torch.device(cfg.device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {cfg.device!r} asked for CUDA, which is not available here")
+        self.config = cfg = resolve_config(DQNConfig, config, overrides)
+        self.device = torch_device(cfg.device, cfg.torch_threads)
 
         # Envs: the shared runner resets each finished env from its own episode seed.
         self.runner = EnvRunner(cfg.env_id, cfg.num_envs, cfg.seed, cfg.env_kwargs)
@@ -442,26 +433,7 @@ class DQN(Checkpointing):
     def progress_text(self, step: int) -> str:
         return f"eps={self.epsilon(step):.3f}"
 
-    @property
-    def recent_returns(self):
-        """Returns of the last finished episodes (whole games for Atari)."""
-        return self.runner.recent_returns
-
-    @property
-    def num_episodes(self) -> int:
-        """Episodes (whole games for Atari) finished so far."""
-        return self.runner.num_episodes
-
     # ---- evaluation --------------------------------------------------------------------------------
-
-    def evaluate(self, episodes: int = 10, *, seed: int | None = None, max_envs: int = 16) -> np.ndarray:
-        """Greedy returns ``(episodes,)`` float64 of ``episodes`` fresh episodes, on envs separate from
-        training ones (seeded ``seed``, default ``config.seed + 10_000``); Atari games are played whole and
-        scored unclipped."""
-        cfg = self.config
-        return evaluate_policy(lambda obs: self.act(obs, deterministic=True), cfg.env_id, episodes,
-                               seed=cfg.seed + 10_000 if seed is None else seed, env_kwargs=cfg.env_kwargs,
-                               max_envs=max_envs)
 
     # ---- checkpoints -------------------------------------------------------------------------------
 
@@ -497,9 +469,6 @@ class DQN(Checkpointing):
         set_torch_rng_state(state["rng"]["torch"])
         self.runner.load_state_dict(state["runner"])
 
-    def close(self) -> None:
-        """Closes the envs."""
-        self.runner.close()
 
     @classmethod
     def upgrade_state(cls, state: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,123 @@
+"""The part of an agent's interface that is the same for every algorithm: a mixin, one level deep.
+
+:class:`AgentBase` gives an agent ``save``, ``load``, ``from_state``, ``evaluate``, ``close``,
+``recent_returns`` and ``num_episodes`` on top of what the agent itself knows: ``KIND`` (its registry name,
+written into checkpoints), ``CONFIG`` (its config class), ``config``, ``runner`` (its
+:class:`fastrl.agents.runner.EnvRunner`), ``act(obs, deterministic)``, ``state_dict()``,
+``load_state_dict(state)`` (everything, for exact resume) and ``load_networks(state)`` (the networks alone,
+for acting and evaluation). :func:`resolve_config` and :func:`torch_device` serve the agents' constructors.
+Files are written atomically by :mod:`fastrl.checkpoint`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from fastrl.agents.evaluation import evaluate_policy
+from fastrl.checkpoint import load_checkpoint, save_checkpoint
+
+__all__ = ["AgentBase", "resolve_config", "torch_device"]
+
+
+def resolve_config(config_cls: type, config: Any, overrides: dict[str, Any]) -> Any:
+    """The config an agent is built with: ``config``, else ``config_cls(**overrides)``; overrides given with
+    a config replace its fields."""
+    if config is None:
+        return config_cls(**overrides)
+    if overrides:
+        return config_cls(**{**config.to_dict(), **overrides})
+    return config
+
+
+def torch_device(device: str, torch_threads: int | None) -> torch.device:
+    """Sets torch's CPU thread count (when ``torch_threads`` is set and not 0) and returns ``device``.
+
+    Raises:
+        ValueError: ``device`` names CUDA and none is available.
+    """
+    if torch_threads:
+        torch.set_num_threads(torch_threads)
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for CUDA, which is not available here")
+    return dev
+
+
+class AgentBase:
+    """Mixin: checkpoints, evaluation and episode statistics for an agent (see the module docstring)."""
+
+    KIND: ClassVar[str]
+    CONFIG: ClassVar[type]
+
+    def evaluate(self, episodes: int = 10, *, seed: int | None = None, max_envs: int = 16) -> np.ndarray:
+        """Returns ``(episodes,)`` float64 of the deterministic policy over fresh episodes, on envs separate
+        from the training ones (seeded ``seed``, default ``config.seed + 10_000``); Atari games are played
+        whole and scored unclipped."""
+        cfg = self.config  # type: ignore[attr-defined]
+        return evaluate_policy(lambda obs: self.act(obs, deterministic=True), cfg.env_id,  # type: ignore[attr-defined]
+                               episodes, seed=cfg.seed + 10_000 if seed is None else seed,
+                               env_kwargs=cfg.env_kwargs, max_envs=max_envs)
+
+    @property
+    def recent_returns(self) -> deque[float]:
+        """Returns of the last finished episodes (whole games for Atari)."""
+        return self.runner.recent_returns  # type: ignore[attr-defined]
+
+    @property
+    def num_episodes(self) -> int:
+        """Episodes (whole games for Atari) finished so far."""
+        return self.runner.num_episodes  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        """Closes the envs."""
+        self.runner.close()  # type: ignore[attr-defined]
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Writes a checkpoint atomically (temporary file, then rename); returns its path."""
+        return save_checkpoint(path, self.KIND, self.state_dict())  # type: ignore[attr-defined]
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, device: str | None = None, inference_only: bool = False,
+             **overrides: Any) -> Any:
+        """Rebuilds an agent from :meth:`save`'s file, ready to continue training or to act.
+
+        ``device`` moves it to another device; ``overrides`` change config fields (e.g. ``total_steps`` to
+        extend a run). ``inference_only`` restores the networks and the step counter only (a small empty
+        replay memory, fresh envs and optimizer): enough for ``act`` and ``evaluate``.
+
+        Raises:
+            OSError: ``path`` is missing, truncated or not a fastrl checkpoint.
+            ValueError: it holds another algorithm's agent, or an override is not a valid config.
+        """
+        return cls.from_state(load_checkpoint(path, cls.KIND), device=device, inference_only=inference_only,
+                              **overrides)
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], *, device: str | None = None, inference_only: bool = False,
+                   **overrides: Any) -> Any:
+        """:meth:`load` from a checkpoint's payload already read (see :func:`fastrl.agents.load_agent`)."""
+        state = cls.upgrade_state(state)
+        config = dict(state["config"])
+        if device is not None:
+            config["device"] = device
+        config.update(overrides)
+        if inference_only:
+            config["buffer_size"] = config["batch_size"]
+        agent = cls(cls.CONFIG.from_dict(config))  # type: ignore[call-arg, attr-defined]
+        if inference_only:
+            agent.load_networks(state)
+            agent.global_step = int(state["counters"]["global_step"])
+        else:
+            agent.load_state_dict(state)
+        return agent
+
+    @classmethod
+    def upgrade_state(cls, state: dict[str, Any]) -> dict[str, Any]:
+        """A payload in an older layout of this agent's checkpoints, in today's (identity by default)."""
+        return state
