@@ -70,9 +70,10 @@ def _critic_layers(critic: Critic) -> list:
 
 
 def critic_mse_backward(
-    critics: Critics, obs: torch.Tensor, action: torch.Tensor, y: torch.Tensor
+    critics: Critics, obs: torch.Tensor, action: torch.Tensor, y: torch.Tensor, *, accumulate: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The critics' loss and its gradient, added to their parameters' ``.grad`` as ``loss.backward()``.
+    """The critics' loss and its gradient, added to their parameters' ``.grad`` as ``loss.backward()``
+    (``accumulate=False``: written over the existing ``.grad`` tensors, so no ``zero_grad`` is needed).
 
     With ``q_k = Q_k(obs, action)`` for the ``n`` critics::
 
@@ -97,14 +98,15 @@ def critic_mse_backward(
             d = q.squeeze(1) - y
             losses.append(d.square().mean())
             qs.append(q.squeeze(1))
-            linear_stack_backward(d.mul(scale).unsqueeze(1), acts, layers, relu_last=False)
+            linear_stack_backward(d.mul(scale).unsqueeze(1), acts, layers, relu_last=False, accumulate=accumulate)
         loss = losses[0] if len(losses) == 1 else sum(losses[1:], losses[0])
         return loss, torch.stack(qs)
 
 
-def dpg_actor_backward(actor: Actor, critic: Critic, obs: torch.Tensor) -> torch.Tensor:
+def dpg_actor_backward(actor: Actor, critic: Critic, obs: torch.Tensor, *, accumulate: bool = True) -> torch.Tensor:
     """The deterministic policy gradient: ``loss = -mean_i Q(obs_i, mu(obs_i))`` and its gradient with
-    respect to the actor's parameters, added to their ``.grad`` (the critic's ``.grad`` is left alone).
+    respect to the actor's parameters, added to their ``.grad`` (``accumulate=False``: written over it); the
+    critic's ``.grad`` is left alone.
 
     With ``mu(s) = bias + scale * tanh(z)`` and ``z`` the actor MLP's output::
 
@@ -132,5 +134,5 @@ def dpg_actor_backward(actor: Actor, critic: Critic, obs: torch.Tensor) -> torch
         assert grad_x is not None
         # d tanh(z)/dz = 1 - tanh(z)**2
         grad_z = grad_x[:, obs.shape[1]:] * actor.action_scale * (1.0 - t * t)
-        linear_stack_backward(grad_z, actor_acts, actor.net.linears, relu_last=False)
+        linear_stack_backward(grad_z, actor_acts, actor.net.linears, relu_last=False, accumulate=accumulate)
         return loss

@@ -95,12 +95,14 @@ def _stack_forward(x: torch.Tensor, params: Sequence[torch.Tensor | None], relu_
 
 def _stack_backward(
     grad: torch.Tensor, acts: Sequence[torch.Tensor], params: Sequence[torch.Tensor | None], relu_last: bool,
-    needs_params: Sequence[bool], needs_input: bool,
+    needs_params: Sequence[bool], needs_input: bool, out: Sequence[torch.Tensor | None] | None = None,
 ) -> tuple[torch.Tensor | None, list[torch.Tensor | None]]:
     """Gradients w.r.t. the input and ``params`` from ``grad`` = dL/d(output), given the forward activations;
-    ``needs_params[j]`` says whether ``params[j]`` needs one. No autograd."""
+    ``needs_params[j]`` says whether ``params[j]`` needs one. ``out[j]``, where given, receives the gradient of
+    ``params[j]`` (written by the product itself, no extra copy) and is returned in its place. No autograd."""
     n_layers = len(params) // 2
     grads: list[torch.Tensor | None] = [None] * len(params)
+    out = out if out is not None else [None] * len(params)
     g = grad
     for i in reversed(range(n_layers)):
         if relu_last or i < n_layers - 1:
@@ -109,12 +111,21 @@ def _stack_backward(
         if needs_params[2 * i]:
             # dW = g^T h_in, (out, in). MKL is slow on a product with few output columns, so a thin input
             # layer gets (h_in^T g)^T: same numbers, as a transposed view.
-            if w.shape[1] < w.shape[0] and _linear_uses_mkl(h_in, w):
-                grads[2 * i] = torch.mm(h_in.t(), g).t()
+            dst = out[2 * i]
+            if _linear_uses_mkl(h_in, w):
+                if w.shape[1] < w.shape[0]:
+                    grads[2 * i] = torch.mm(h_in.t(), g).t()
+                    if dst is not None:  # a copy (a product into dst's transposed view rounds differently)
+                        grads[2 * i] = dst.copy_(grads[2 * i])
+                else:
+                    grads[2 * i] = torch.mm(g.t(), h_in) if dst is None else torch.mm(g.t(), h_in, out=dst)
             else:
                 grads[2 * i] = _linear(g.t(), h_in.t(), None, False)
+                if dst is not None:
+                    grads[2 * i] = dst.copy_(grads[2 * i])
         if needs_params[2 * i + 1] and params[2 * i + 1] is not None:
-            grads[2 * i + 1] = g.sum(0)
+            dst = out[2 * i + 1]
+            grads[2 * i + 1] = g.sum(0) if dst is None else torch.sum(g, 0, out=dst)
         if i > 0 or needs_input:
             g = _linear(g, w.t(), None, False)  # dL/dh_in = g W
     return (g if needs_input else None), grads
@@ -192,11 +203,13 @@ def linear_stack_forward(
 
 def linear_stack_backward(
     grad: torch.Tensor, acts: Sequence[torch.Tensor], layers: Sequence[nn.Linear], relu_last: bool, *,
-    param_grads: bool = True, input_grad: bool = False,
+    param_grads: bool = True, input_grad: bool = False, accumulate: bool = True,
 ) -> torch.Tensor | None:
     """Adds dL/d(parameter) to each layer's ``.grad`` (creating it where None), as ``L.backward()`` would,
     from ``grad`` = dL/d(output) ``(B, out_features)`` and :func:`linear_stack_forward`'s activations.
 
+    ``accumulate=False`` writes the gradients over the existing ``.grad`` tensors instead (the products write
+    straight into them: no zeroing first, no extra add); every parameter must then have a contiguous ``.grad``.
     ``param_grads=False`` leaves the parameters' ``.grad`` alone; ``input_grad=True`` returns dL/d(input)
     ``(B, in_features)`` (e.g. a critic's gradient with respect to the action, for the policy gradient).
 
@@ -207,17 +220,23 @@ def linear_stack_backward(
     if torch.is_grad_enabled():
         with torch.no_grad():
             return linear_stack_backward(grad, acts, layers, relu_last, param_grads=param_grads,
-                                         input_grad=input_grad)
+                                         input_grad=input_grad, accumulate=accumulate)
     params = _stack_params(layers)
     needs = [param_grads and p is not None and p.requires_grad for p in params]
-    grad_x, grads = _stack_backward(grad, acts, params, relu_last, needs, input_grad)
-    for p, g in zip(params, grads, strict=True):
-        if g is None or p is None:
-            continue
-        if p.grad is None:
-            p.grad = g.contiguous()
-        else:
-            p.grad.add_(g)
+    out = None
+    if param_grads and not accumulate:
+        out = [p.grad if need else None for p, need in zip(params, needs, strict=True)]  # type: ignore[union-attr]
+        if any(o is None or not o.is_contiguous() for o, need in zip(out, needs, strict=True) if need):
+            raise ValueError("accumulate=False needs every parameter to have a contiguous .grad to write into")
+    grad_x, grads = _stack_backward(grad, acts, params, relu_last, needs, input_grad, out)
+    if out is None:
+        for p, g in zip(params, grads, strict=True):
+            if g is None or p is None:
+                continue
+            if p.grad is None:
+                p.grad = g.contiguous()
+            else:
+                p.grad.add_(g)
     return grad_x
 
 

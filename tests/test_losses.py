@@ -100,3 +100,25 @@ def test_hand_written_critic_gradients_need_the_action_at_the_input():
     critics = Critics(1, 4, 1, (16, 16), action_layer=1)
     with pytest.raises(ValueError, match="action_layer"):
         critic_mse_backward(critics, torch.zeros(2, 4), torch.zeros(2, 1), torch.zeros(2))
+
+
+def test_written_gradients_equal_accumulated_ones():
+    torch.manual_seed(3)
+    critics = Critics(2, 4, 2, (32, 16))
+    actor = Actor(4, 2, [-1, -1], [1, 1], (8,))
+    obs, action, y = torch.randn(20, 4), torch.randn(20, 2), torch.randn(20)
+    for p in [*critics.parameters(), *actor.parameters()]:
+        p.grad = torch.full_like(p, 7.0)  # stale values: overwritten, not added to
+    critic_mse_backward(critics, obs, action, y, accumulate=False)
+    dpg_actor_backward(actor, critics.critics[0], obs, accumulate=False)
+    written = [p.grad.clone() for p in [*critics.parameters(), *actor.parameters()]]
+    for p in [*critics.parameters(), *actor.parameters()]:
+        p.grad = None
+    critic_mse_backward(critics, obs, action, y)
+    dpg_actor_backward(actor, critics.critics[0], obs)
+    for w, p in zip(written, [*critics.parameters(), *actor.parameters()], strict=True):
+        assert torch.equal(w, p.grad)
+    with pytest.raises(ValueError, match="contiguous .grad"):
+        for p in critics.parameters():
+            p.grad = None
+        critic_mse_backward(critics, obs, action, y, accumulate=False)

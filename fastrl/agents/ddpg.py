@@ -292,10 +292,10 @@ class DDPG(AgentBase):
             # min over critics: DDPG has one; TD3's clipped double Q takes the smaller of two.
             q_next = self.critic_target.min_value(next_obs, self._next_action(next_obs))
             y = reward + discount * q_next
-        self.critic_optimizer.zero_grad()
-        if self._hand_grad:
-            critic_loss, q = critic_mse_backward(self.critic, obs, action, y)
+        if self._hand_grad:  # the gradients are written over the old ones: no zero_grad
+            critic_loss, q = critic_mse_backward(self.critic, obs, action, y, accumulate=False)
         else:
+            self.critic_optimizer.zero_grad()
             q = self._q(obs, action)                              # (n_critics, B)
             critic_loss = (q - y).square().mean(dim=1).sum()      # each critic's MSE, summed
             critic_loss.backward()
@@ -309,10 +309,10 @@ class DDPG(AgentBase):
             return
         # Deterministic policy gradient through the first critic: -mean Q_1(s, mu(s)), the actor's parameters
         # only (on the autograd path the critic's collect gradients too, zeroed before the critic's next step).
-        self.actor_optimizer.zero_grad()
         if self._hand_grad:
-            actor_loss = dpg_actor_backward(self.actor, self.critic.critics[0], obs)
+            actor_loss = dpg_actor_backward(self.actor, self.critic.critics[0], obs, accumulate=False)
         else:
+            self.actor_optimizer.zero_grad()
             actor_loss = -self.critic.first(obs, self._mu(obs)).mean()
             actor_loss.backward()
         if not math.isinf(cfg.max_grad_norm):
