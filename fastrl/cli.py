@@ -31,6 +31,9 @@ CHECKPOINT = Path("checkpoints") / "last.pt"
 def _cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
     from fastrl.benchmarks import AVAILABLE
 
+    if not args.names and any(a in ("-h", "--help") for a in rest):
+        args.bench_parser.print_help()
+        return 0
     names = args.names or list(AVAILABLE)
     for name in names:
         if name not in AVAILABLE:
@@ -404,14 +407,18 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--smooth", type=int, default=10, help="moving-average window in points (default: 10)")
     plot.set_defaults(func=_cmd_plot)
 
+    from fastrl.benchmarks import AVAILABLE
+
+    # No -h of its own: `fastrl bench NAME --help` is the benchmark's help; `fastrl bench --help` is this one's.
     bench = sub.add_parser(
-        "bench",
+        "bench", add_help=False,
         help="throughput of fastrl beside its peers, measured on this machine",
         description="Runs fastrl and its peers on the same work in one process and prints ratios. "
         "Options after the names are passed to each benchmark (try `fastrl bench replay --help`).",
     )
-    bench.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
-    bench.set_defaults(func=_cmd_bench, passthrough=True)
+    bench.add_argument("names", nargs="*", metavar="NAME",
+                       help=f"benchmarks to run (default: all): {', '.join(AVAILABLE)}")
+    bench.set_defaults(func=_cmd_bench, passthrough=True, bench_parser=bench)
     return parser
 
 

@@ -201,3 +201,18 @@ def test_continuous_control_end_to_end(tmp_path, capsys, algo):
     assert main(["train", algo, "--env", "CartPole-v1", "--runs-dir", str(tmp_path), "--name", "bad",
                  "--no-progress"]) == 2
     assert "Box" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+def test_bench_help_and_a_quick_actor_critic_bench(capsys):
+    assert main(["bench", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "td3" in out and "ddpg" in out and "``" not in out
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "td3", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "--settings" in out and "``" not in out
+    assert main(["bench", "td3", "--quick", "--settings", "small"]) == 0
+    out = capsys.readouterr().out
+    assert "small 64x64      floor" in out and "small 64x64      fastrl" in out
+    assert main(["bench", "nope"]) == 2

@@ -117,8 +117,12 @@ def main(algo: str, argv: list[str] | None = None) -> None:
     """Parses ``argv`` and prints both settings, fastrl beside SB3 and the floor."""
     import torch
 
-    parser = argparse.ArgumentParser(prog=f"fastrl bench {algo}", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=f"fastrl bench {algo}",
+        description=f"fastrl's {algo.upper()} beside Stable-Baselines3's and the floor (a bare eager-mode update of "
+        "the same networks on random batches: no env, no replay, no bookkeeping), on Pendulum-v1 with rl-zoo's "
+        "settings (batch 256, one gradient step per env step) at 400x300 and 64x64. Each library collects "
+        "--warmup random steps untimed, then trains --steps env steps, timed.")
     parser.add_argument("--steps", type=int, default=3000, help="timed env steps (= gradient steps) per library")
     parser.add_argument("--warmup", type=int, default=1000, help="untimed random steps first (learning_starts)")
     parser.add_argument("--quick", action="store_true", help="300 timed steps after 300 random ones")
