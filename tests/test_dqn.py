@@ -59,6 +59,10 @@ def test_presets_and_overrides():
     atari = DQNConfig(env_id="PongNoFrameskip-v4")
     assert atari.buffer_size == 1_000_000 and atari.learning_rate == 1e-4 and atari.clip_rewards
     assert DQNConfig(env_id="ALE/Breakout-v5").train_freq == 4
+    # every spelling ale-py registers is Atari, by the vector layer's one definition
+    for env_id in ("Pong-v4", "Pong-v0", "ALE/Pong-v5", "SpaceInvaders-v4", "BreakoutNoFrameskip-v4"):
+        cfg = DQNConfig(env_id=env_id)
+        assert cfg.buffer_size == 1_000_000 and cfg.clip_rewards, env_id
     other = DQNConfig(env_id="Acrobot-v1")
     assert other.n_step == 1 and other.double is False and other.hidden_sizes == (256, 256)
     rebuilt = DQNConfig(**cfg.to_dict())

@@ -137,7 +137,7 @@ class DDPGConfig(AgentConfig):
     torch_threads: int | None = None
     """``torch.set_num_threads`` for this process on CPU (0: leave torch's setting)."""
     compile: bool | None = None
-    """``torch.compile`` the actor and critic forward passes."""
+    """``torch.compile`` the actor and critic forward passes (autograd path; slower than the default on CPU)."""
     log_interval: int | None = None
     """env steps between logged losses and steps/s."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
