@@ -1,40 +1,99 @@
 """Atomic checkpoint files shared by every agent.
 
-A checkpoint is one ``torch.save`` file holding a dict of tensors, numpy arrays, plain Python values and
-bytes. It is written to a temporary file in the target directory, flushed to disk and renamed over the
-target (``os.replace``), so a crash while saving leaves the previous checkpoint intact, never half a file.
+A checkpoint (format version 2) is one file of sections followed by an index::
+
+    "FASTRL-CKPT" magic (16 bytes), version (uint32), 4 reserved bytes
+    section "state":  a torch.save blob of the agent's state (tensors, numpy arrays, numbers, plain
+                      containers), without the replay memory
+    section "replay": the replay memory in fastrl's replay file format (optional), streamed from the C++
+                      storage: it costs what the memory holds, not its capacity, and no second copy is made
+    index:            JSON {"kind", "sections": [{"name", "offset", "bytes"}]}, its length (uint64) and the
+                      end magic (16 bytes)
+
+It is written to a temporary file in the target directory, fsynced and renamed over the target
+(``os.replace``): a failed or interrupted save leaves the previous checkpoint intact and removes its
+temporary file. Version-1 checkpoints (one torch.save file with the replay memory inside) still load.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import pickle
+import struct
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint", "torch_rng_state", "set_torch_rng_state"]
+__all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint", "Checkpoint", "torch_rng_state",
+           "set_torch_rng_state"]
 
-_MAGIC = "fastrl-checkpoint"
-_VERSION = 1
+_MAGIC_V1 = "fastrl-checkpoint"
+_MAGIC = b"FASTRL-CKPT\x00\x00\x00\x00\x00"
+_END_MAGIC = b"FASTRL-CKPT-END\x00"
+_VERSION = 2
+_HEAD = struct.Struct("<16sII")   # magic, version, reserved
+_TAIL = struct.Struct("<Q16s")    # index length, end magic
 
 
-def save_checkpoint(path: str | os.PathLike, kind: str, payload: dict[str, Any]) -> Path:
-    """Writes ``payload`` atomically to ``path`` tagged with ``kind`` (e.g. ``"dqn"``); returns the path.
+@dataclass
+class Checkpoint:
+    """A checkpoint read by :func:`read_checkpoint`: the agent's kind and state, and where its replay memory
+    lies in the file (None when it was saved without one)."""
+
+    path: Path
+    kind: str
+    payload: dict[str, Any]
+    replay: tuple[int, int] | None = None
+
+    def load_replay_into(self, buffer: Any) -> None:
+        """Streams the saved replay memory into ``buffer`` (a fastrl replay buffer of the same
+        configuration; it is emptied if the stream turns out corrupted).
+
+        Raises:
+            ValueError: no replay memory was saved, or it is truncated, corrupted or of another configuration.
+        """
+        if self.replay is None:
+            raise ValueError(f"checkpoint {str(self.path)!r} was saved without its replay memory")
+        offset, size = self.replay
+        with open(self.path, "rb", buffering=0) as f:
+            end = buffer.read_into(f, offset, offset + size, str(self.path))
+        if end != offset + size:
+            raise ValueError(f"checkpoint {str(self.path)!r}: the replay section has {offset + size - end} extra bytes")
+
+
+def save_checkpoint(path: str | os.PathLike, kind: str, payload: dict[str, Any], *, replay: Any = None) -> Path:
+    """Writes ``payload`` (and the replay memory ``replay``, streamed, if given) atomically to ``path``, tagged
+    with ``kind`` (e.g. ``"dqn"``); returns the path.
 
     Raises:
-        OSError: the directory cannot be created or written.
+        OSError: the directory cannot be created or written (a full disk included); the previous file at
+            ``path`` is then unchanged and no temporary file is left.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    blob = {"magic": _MAGIC, "version": _VERSION, "kind": kind, "payload": payload}
+    state = io.BytesIO()
+    torch.save(payload, state)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(blob, f)
-            f.flush()
+        with os.fdopen(fd, "wb", buffering=0) as f:
+            _write_all(f, _HEAD.pack(_MAGIC, _VERSION, 0))
+            sections = [{"name": "state", "offset": f.tell(), "bytes": state.getbuffer().nbytes}]
+            _write_all(f, state.getbuffer())
+            del state
+            if replay is not None:
+                start = f.tell()
+                replay.write_to(f)
+                end = os.lseek(f.fileno(), 0, os.SEEK_CUR)
+                sections.append({"name": "replay", "offset": start, "bytes": end - start})
+                f.seek(end)
+            index = json.dumps({"kind": kind, "sections": sections}).encode()
+            _write_all(f, index)
+            _write_all(f, _TAIL.pack(len(index), _END_MAGIC))
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -46,11 +105,19 @@ def save_checkpoint(path: str | os.PathLike, kind: str, payload: dict[str, Any])
     return path
 
 
-def read_checkpoint(path: str | os.PathLike) -> tuple[str, dict[str, Any]]:
-    """Reads a checkpoint written by :func:`save_checkpoint`; returns ``(kind, payload)``.
+def _write_all(f: Any, data: Any) -> None:
+    view = memoryview(data).cast("B")
+    while view:
+        n = f.write(view)
+        view = view[n:]
 
-    The file is fastrl's own (it may hold pickled environment snapshots), so it is loaded with
-    ``weights_only=False``: load only checkpoints you trust, as with any pickle.
+
+def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Reads a checkpoint written by :func:`save_checkpoint` (or a version-1 one).
+
+    The state section is fastrl's own (it may hold numpy arrays and RNG states), so it is loaded with
+    ``weights_only=False``: load only checkpoints you trust, as with any pickle. The replay memory is not
+    read here: :meth:`Checkpoint.load_replay_into` streams it into a buffer.
 
     Raises:
         OSError: ``path`` is missing, truncated or not a fastrl checkpoint.
@@ -58,28 +125,63 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[str, dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise OSError(f"checkpoint path {str(path)!r} does not exist or is not a file")
+    bad = f"checkpoint path {str(path)!r} is truncated or not a fastrl checkpoint"
+    with open(path, "rb", buffering=0) as f:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(_HEAD.size)
+        if len(head) < _HEAD.size or not head.startswith(_MAGIC):
+            return _read_v1(path)
+        _, version, _ = _HEAD.unpack(head)
+        if version != _VERSION:
+            raise OSError(f"checkpoint path {str(path)!r} has unsupported version {version!r}")
+        if size < _HEAD.size + _TAIL.size:
+            raise OSError(bad)
+        index_len, end_magic = _TAIL.unpack(os.pread(f.fileno(), _TAIL.size, size - _TAIL.size))
+        if end_magic != _END_MAGIC or index_len > size - _HEAD.size - _TAIL.size:
+            raise OSError(bad)
+        try:
+            index = json.loads(os.pread(f.fileno(), index_len, size - _TAIL.size - index_len))
+            kind = str(index["kind"])
+            sections = {s["name"]: (int(s["offset"]), int(s["bytes"])) for s in index["sections"]}
+            offset, nbytes = sections["state"]
+        except (ValueError, KeyError, TypeError) as err:
+            raise OSError(f"{bad}: {err}") from err
+        if any(o < _HEAD.size or o + n > size - _TAIL.size - index_len for o, n in sections.values()):
+            raise OSError(bad)
+        blob = os.pread(f.fileno(), nbytes, offset)
+    try:
+        payload = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as err:
+        raise OSError(f"{bad}: {err}") from err
+    if not isinstance(payload, dict):
+        raise OSError(bad)
+    return Checkpoint(path, kind, payload, sections.get("replay"))
+
+
+def _read_v1(path: Path) -> Checkpoint:
+    """A version-1 checkpoint: one torch.save file with the whole state, replay memory included."""
     try:
         blob = torch.load(path, map_location="cpu", weights_only=False)
     except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as err:
         raise OSError(f"checkpoint path {str(path)!r} is truncated or not a fastrl checkpoint: {err}") from err
-    if not isinstance(blob, dict) or blob.get("magic") != _MAGIC:
+    if not isinstance(blob, dict) or blob.get("magic") != _MAGIC_V1:
         raise OSError(f"checkpoint path {str(path)!r} is not a fastrl checkpoint")
-    if blob.get("version") != _VERSION:
+    if blob.get("version") != 1:
         raise OSError(f"checkpoint path {str(path)!r} has unsupported version {blob.get('version')!r}")
-    return str(blob.get("kind")), blob["payload"]
+    return Checkpoint(path, str(blob.get("kind")), blob["payload"], None)
 
 
-def load_checkpoint(path: str | os.PathLike, kind: str) -> dict[str, Any]:
-    """:func:`read_checkpoint` for a checkpoint of one agent ``kind``; returns the payload.
+def load_checkpoint(path: str | os.PathLike, kind: str) -> Checkpoint:
+    """:func:`read_checkpoint` for a checkpoint of one agent ``kind``.
 
     Raises:
         OSError: ``path`` is missing, truncated or not a fastrl checkpoint.
         ValueError: the checkpoint was written by another agent (``kind`` differs).
     """
-    found, payload = read_checkpoint(path)
-    if found != kind:
-        raise ValueError(f"checkpoint path {str(path)!r} holds a {found!r} agent, not {kind!r}")
-    return payload
+    ckpt = read_checkpoint(path)
+    if ckpt.kind != kind:
+        raise ValueError(f"checkpoint path {str(path)!r} holds a {ckpt.kind!r} agent, not {kind!r}")
+    return ckpt
 
 
 def torch_rng_state() -> dict[str, Any]:

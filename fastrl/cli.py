@@ -18,6 +18,7 @@ import sys
 import time
 import types
 import typing
+import warnings
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -79,8 +80,8 @@ def _field_option(annotation: Any) -> dict[str, Any]:
         return {"type": item, "nargs": "+", "metavar": item.__name__.upper()}
     if origin is dict:
         return {"type": json.loads, "metavar": "JSON"}
-    if origin is bool:
-        return {"type": _parse_bool, "metavar": "BOOL"}
+    if origin is bool:  # --flag, --flag false, and --no-flag (added by config_options)
+        return {"type": _parse_bool, "metavar": "BOOL", "nargs": "?", "const": True}
     if origin in (int, float):
         return {"type": origin}
     return {"type": str}
@@ -121,7 +122,13 @@ def config_options(parser: argparse.ArgumentParser, config_cls: type) -> None:
         if f.name == "env_id":
             flags.insert(0, "--env")
         doc = docs.get(f.name, "").replace("%", "%%") or None
-        group.add_argument(*flags, dest=f.name, default=None, help=doc, **_field_option(hints[f.name]))
+        option = _field_option(hints[f.name])
+        if doc and option.get("metavar") == "BOOL":
+            doc = f"{doc} (--no-{f.name.replace('_', '-')}: false)"
+        group.add_argument(*flags, dest=f.name, default=None, help=doc, **option)
+        if option.get("metavar") == "BOOL":
+            group.add_argument(f"--no-{f.name.replace('_', '-')}", dest=f.name, action="store_false",
+                               default=None, help=argparse.SUPPRESS)
 
 
 def _run_dir_for(args: argparse.Namespace, config: Any, algo: str) -> Path:
@@ -158,10 +165,14 @@ def _cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
         if args.total_steps_override is not None:
             overrides["total_steps"] = args.total_steps_override
         try:
-            agent = agent_cls.load(run_dir / CHECKPOINT, **overrides)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", RuntimeWarning)
+                agent = agent_cls.load(run_dir / CHECKPOINT, **overrides)
         except (OSError, ValueError) as err:
             print(f"fastrl train: cannot resume {str(run_dir)!r}: {err}", file=sys.stderr)
             return 2
+        for w in caught:  # e.g. a run saved without its replay memory: say so in one line
+            print(f"fastrl train: note: {w.message}", file=sys.stderr)
         if overrides:
             saved["config"] = agent.config.to_dict()
             cfg_path.write_text(json.dumps(saved, indent=2) + "\n")

@@ -38,6 +38,7 @@ import math
 import numbers
 import os
 import struct
+import tempfile
 import zlib
 from typing import Any, NamedTuple
 
@@ -48,7 +49,8 @@ from fastrl import _core
 __all__ = ["Batch", "ReplayBuffer", "PrioritizedReplayBuffer"]
 
 _MAGIC = b"FASTRL-REPLAY\x00\x00\x00"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 1  # of state_dict()
+_FILE_VERSION = 2  # of save(): streamed, only the slots that hold data; version 1 files still load
 _HEADER = struct.Struct("<16sIQ")  # magic, format version, JSON header length
 
 
@@ -294,33 +296,30 @@ class ReplayBuffer(_core._ReplayCore):
                 raise ValueError(f"state was saved with {key}={theirs.get(key)!r}, this buffer has {key}={mine!r}")
         self._set_state({k: v for k, v in state.items() if k not in ("config", "format_version")})
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Writes the whole buffer to one file, atomically (a temp file, then ``os.replace``).
+    @property
+    def nbytes_held(self) -> int:
+        """Bytes of the stored data (slots that hold a transition: metadata, frames, actions, priorities):
+        about what :meth:`save` writes and what loading it allocates beyond the empty buffer."""
+        return int(self._held_bytes)
 
-        Format: a 28-byte header (magic, format version, JSON length), a JSON header (class, config,
-        array table, CRC-32 of the payload), then the raw arrays.
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes the buffer to one file, atomically (a temporary file beside it, fsync, then
+        ``os.replace``); a failed save leaves no temporary file and any previous file intact.
+
+        The contents are streamed from the C++ storage to the file in chunks: the file and the memory the save
+        costs grow with what the buffer holds, not with its capacity, and no second copy of the buffer is
+        made. Format (version 2): a 28-byte header (magic, version, JSON length), a JSON header (class,
+        config, scalars, array table), the arrays, then the payload's CRC-32.
+
+        Raises:
+            OSError: the file cannot be written (a full disk included).
         """
-        state = self.state_dict()
-        config = state.pop("config")
-        state.pop("format_version")
-        scalars = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
-        arrays = {k: np.ascontiguousarray(v) for k, v in state.items() if isinstance(v, np.ndarray)}
-        table, offset, crc = [], 0, 0
-        for name, a in arrays.items():
-            table.append({"name": name, "dtype": a.dtype.str, "shape": list(a.shape), "offset": offset})
-            offset += a.nbytes
-            crc = zlib.crc32(memoryview(a).cast("B"), crc)
-        header = json.dumps({"class": type(self).__name__, "config": config, "scalars": scalars,
-                             "arrays": table, "payload_bytes": offset, "crc32": crc}).encode()
         path = os.fspath(path)
-        tmp = f"{path}.tmp{os.getpid()}"
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                                   dir=os.path.dirname(os.path.abspath(path)))
         try:
-            with open(tmp, "wb") as f:
-                f.write(_HEADER.pack(_MAGIC, _FORMAT_VERSION, len(header)))
-                f.write(header)
-                for a in arrays.values():
-                    f.write(memoryview(a).cast("B"))
-                f.flush()
+            with os.fdopen(fd, "wb", buffering=0) as f:
+                self.write_to(f)
                 os.fsync(f.fileno())
             os.replace(tmp, path)
         except BaseException:
@@ -328,46 +327,99 @@ class ReplayBuffer(_core._ReplayCore):
                 os.remove(tmp)
             raise
 
+    def write_to(self, f: Any) -> None:
+        """Streams the buffer in :meth:`save`'s format to ``f``, an unbuffered binary file open for writing,
+        at its current position (for files that hold a buffer among other things)."""
+        self._save_stream(f.fileno(), type(self).__name__, json.dumps(self._config))
+
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ReplayBuffer:
         """Reads a file written by ``save``; returns a ReplayBuffer or PrioritizedReplayBuffer as
         saved. A truncated, corrupted or foreign file raises ValueError (OSError if unreadable)."""
         path = os.fspath(path)
-        with open(path, "rb") as f:
-            head = f.read(_HEADER.size)
-            if len(head) < _HEADER.size or not head.startswith(_MAGIC):
-                raise ValueError(f"{path!r} is not a fastrl replay file (bad magic)")
-            _, version, header_len = _HEADER.unpack(head)
-            if version != _FORMAT_VERSION:
-                raise ValueError(f"{path!r} has format version {version}; this fastrl reads {_FORMAT_VERSION}")
-            raw = f.read(header_len)
-            if len(raw) != header_len:
-                raise ValueError(f"{path!r} is truncated (header)")
-            try:
-                header = json.loads(raw)
-                config, table = header["config"], header["arrays"]
-                klass = {"ReplayBuffer": ReplayBuffer, "PrioritizedReplayBuffer": PrioritizedReplayBuffer}[
-                    header["class"]]
-            except (ValueError, KeyError, TypeError) as err:
-                raise ValueError(f"{path!r} has a corrupted header: {err}") from None
-            payload = f.read()
+        with open(path, "rb", buffering=0) as f:
+            buf, end = cls.read_from(f, 0, os.fstat(f.fileno()).st_size, path)
+        if end != os.path.getsize(path):
+            raise ValueError(f"{path!r} has {os.path.getsize(path) - end} bytes after the replay memory")
+        return buf
+
+    @classmethod
+    def read_from(cls, f: Any, offset: int, size: int, name: str) -> tuple[ReplayBuffer, int]:
+        """Reads a buffer written by :meth:`write_to` from the binary file ``f`` at ``offset`` (the file
+        holds ``size`` bytes, ``name`` names it in errors); returns a new buffer and the offset after it.
+
+        Raises ValueError for a truncated, corrupted or foreign file.
+        """
+        header, _, _ = _read_header(f, offset, name)
+        try:
+            config = header["config"]
+            klass = {"ReplayBuffer": ReplayBuffer, "PrioritizedReplayBuffer": PrioritizedReplayBuffer}[
+                header["class"]]
+            buf = klass(config["capacity"], tuple(config["obs_shape"]), np.dtype(config["obs_dtype"]),
+                        tuple(config["action_shape"]), np.dtype(config["action_dtype"]), config["num_envs"],
+                        config["n_step"], config["gamma"], config["frame_stack"], 0,
+                        **({"alpha": config["alpha"], "eps": config["eps"]} if klass._prioritized else {}))
+        except (ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{name!r} has a corrupted header: {err}") from None
+        return buf, buf.read_into(f, offset, size, name)
+
+    def read_into(self, f: Any, offset: int, size: int, name: str) -> int:
+        """Replaces this buffer's contents with the buffer written by :meth:`write_to` into the binary file
+        ``f`` at ``offset`` (the file holds ``size`` bytes); returns the offset after it.
+
+        The stored data streams from the file into this buffer's storage in chunks, with no second copy. The
+        saved buffer must have this one's class and configuration. If the stored data turns out truncated
+        or corrupted (checked by CRC-32 once read), this buffer is left empty.
+
+        Raises:
+            ValueError: a truncated, corrupted or foreign file, or another class or configuration.
+        """
+        header, version, start = _read_header(f, offset, name)
+        if header.get("class") != type(self).__name__:
+            raise ValueError(f"{name!r} holds a {header.get('class')}, not a {type(self).__name__}")
+        theirs = header.get("config")
+        if not isinstance(theirs, dict):
+            raise ValueError(f"{name!r} has a corrupted header: no config")
+        for key, mine in self._config.items():
+            if theirs.get(key) != mine:
+                raise ValueError(f"{name!r} was saved with {key}={theirs.get(key)!r}, this buffer has {key}={mine!r}")
+        try:
+            payload_bytes = int(header["payload_bytes"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{name!r} has a corrupted header: {err}") from None
+        if version == 1:
+            self._load_v1(os.pread(f.fileno(), payload_bytes, start), header, theirs, name)
+            return start + payload_bytes
+        end = start + payload_bytes + 4
+        if end > size:
+            raise ValueError(f"{name!r} is truncated: {size - start} of {payload_bytes + 4} payload bytes")
+        try:
+            scalars = header["scalars"]
+            arrays = [(str(a["name"]), str(a["dtype"]), [int(d) for d in a["shape"]]) for a in header["arrays"]]
+            write_count, max_priority = int(scalars["write_count"]), float(scalars["max_priority"])
+            rng_state = [int(x) for x in scalars["rng_state"]]
+        except (ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{name!r} has a corrupted header: {err}") from None
+        try:
+            self._load_stream(f.fileno(), start, payload_bytes, write_count, max_priority, rng_state, arrays)
+        except ValueError as err:
+            raise ValueError(f"{name!r}: {err}") from None
+        return end
+
+    def _load_v1(self, payload: bytes, header: dict[str, Any], config: dict[str, Any], name: str) -> None:
+        """Restores a version-1 file's payload (whole arrays of the full capacity)."""
         if len(payload) != header["payload_bytes"]:
-            raise ValueError(f"{path!r} is truncated: {len(payload)} of {header['payload_bytes']} payload bytes")
+            raise ValueError(f"{name!r} is truncated: {len(payload)} of {header['payload_bytes']} payload bytes")
         if zlib.crc32(payload) != header["crc32"]:
-            raise ValueError(f"{path!r} is corrupted (CRC-32 mismatch)")
+            raise ValueError(f"{name!r} is corrupted (CRC-32 mismatch)")
         state: dict[str, Any] = dict(header["scalars"])
-        for entry in table:
+        for entry in header["arrays"]:
             dtype = np.dtype(entry["dtype"])
             count = math.prod(entry["shape"])
             state[entry["name"]] = np.frombuffer(payload, dtype, count, entry["offset"]).reshape(entry["shape"])
-        buf = klass(config["capacity"], tuple(config["obs_shape"]), np.dtype(config["obs_dtype"]),
-                    tuple(config["action_shape"]), np.dtype(config["action_dtype"]), config["num_envs"],
-                    config["n_step"], config["gamma"], config["frame_stack"], 0,
-                    **({"alpha": config["alpha"], "eps": config["eps"]} if klass._prioritized else {}))
         state["config"] = config
         state["format_version"] = _FORMAT_VERSION
-        buf.load_state_dict(state)
-        return buf
+        self.load_state_dict(state)
 
     def __repr__(self) -> str:
         c = self._config
@@ -412,6 +464,27 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         if out is None and not as_torch:
             return self._sample(batch_size, beta)
         return self._sample_general(batch_size, beta, out, as_torch, pin_memory)
+
+
+def _read_header(f: Any, offset: int, name: str) -> tuple[dict[str, Any], int, int]:
+    """The JSON header of a replay file at ``offset`` of ``f``: ``(header, format version, payload start)``."""
+    fd = f.fileno()
+    head = os.pread(fd, _HEADER.size, offset)
+    if len(head) < _HEADER.size or not head.startswith(_MAGIC):
+        raise ValueError(f"{name!r} is not a fastrl replay file (bad magic)")
+    _, version, header_len = _HEADER.unpack(head)
+    if version not in (1, _FILE_VERSION):
+        raise ValueError(f"{name!r} has format version {version}; this fastrl reads 1 and {_FILE_VERSION}")
+    raw = os.pread(fd, header_len, offset + _HEADER.size)
+    if len(raw) != header_len:
+        raise ValueError(f"{name!r} is truncated (header)")
+    try:
+        header = json.loads(raw)
+    except ValueError as err:
+        raise ValueError(f"{name!r} has a corrupted header: {err}") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{name!r} has a corrupted header")
+    return header, version, offset + _HEADER.size + header_len
 
 
 def _checked_out(out: Any) -> tuple[Any, ...]:

@@ -158,7 +158,7 @@ def test_device_means():
 def test_registry_names_importable_agents():
     for name in REGISTRY:
         agent_cls, config_cls = agent_classes(name)
-        assert dataclasses.is_dataclass(config_cls) and hasattr(agent_cls, "from_state")
+        assert dataclasses.is_dataclass(config_cls) and hasattr(agent_cls, "from_checkpoint")
     with pytest.raises(ValueError, match="choose from"):
         agent_classes("nope")
 

@@ -216,3 +216,18 @@ def test_bench_help_and_a_quick_actor_critic_bench(capsys):
     out = capsys.readouterr().out
     assert "small 64x64      floor" in out and "small 64x64      fastrl" in out
     assert main(["bench", "nope"]) == 2
+
+
+def test_bool_flags_and_resuming_without_the_replay_memory(tmp_path, capsys):
+    common = [*TINY, "--runs-dir", str(tmp_path), "--eval-episodes", "0", "--no-tensorboard"]
+    assert main(["train", "dqn", *common, "--total-steps", "600", "--steps", "300", "--name", "r",
+                 "--no-save-replay", "--double"]) == 0
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())["config"]
+    assert cfg["save_replay"] is False and cfg["double"] is True
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path / "r"), "--no-progress", "--eval-episodes", "0",
+                 "--no-tensorboard"]) == 0
+    err = capsys.readouterr().err
+    assert "note:" in err and "without its replay memory" in err
+    args = build_parser().parse_args(["train", "dqn", "--save-replay", "false", "--dueling"])
+    assert args.save_replay is False and args.dueling is True

@@ -269,3 +269,31 @@ def test_loads_a_checkpoint_of_the_first_layout():
     fresh.train(300)
     assert legacy.num_updates > 0
     _assert_same_agent(legacy, fresh)
+
+
+def test_checkpoints_cost_what_the_replay_memory_holds(tmp_path):
+    # 1M slots, 300 transitions held: the file holds those, not the capacity (16 MB of CartPole observations)
+    agent = DQN(_tiny(env_id="CartPole-v1", seed=12, buffer_size=1_000_000, learning_starts=100, train_freq=8))
+    agent.train(300)
+    path = agent.save(tmp_path / "a.pt")
+    assert path.stat().st_size < 500_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt"]
+    resumed = DQN.load(path)
+    assert len(resumed.buffer) == len(agent.buffer)
+    agent.train(200)
+    resumed.train(200)
+    _assert_same_agent(agent, resumed)
+
+
+def test_checkpoint_without_the_replay_memory(tmp_path):
+    agent = DQN(_tiny(env_id="CartPole-v1", seed=13, save_replay=False, learning_starts=100, train_freq=8))
+    agent.train(300)
+    with_memory = DQN(_tiny(env_id="CartPole-v1", seed=13, learning_starts=100, train_freq=8)).train(300)
+    small, full = agent.save(tmp_path / "small.pt"), with_memory.save(tmp_path / "full.pt")
+    assert small.stat().st_size < full.stat().st_size
+    with pytest.warns(RuntimeWarning, match="without its replay memory"):
+        resumed = DQN.load(small)
+    assert resumed.global_step == 300 and len(resumed.buffer) == 0
+    resumed.train(200)  # refills and goes on
+    assert len(resumed.buffer) > 0
+    assert len(DQN.load(small, inference_only=True).buffer) == 0  # no warning: nothing to resume

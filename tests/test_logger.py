@@ -38,7 +38,7 @@ def test_read_metrics_rejects_foreign_files(tmp_path):
 def test_checkpoint_roundtrip_and_errors(tmp_path):
     path = tmp_path / "sub" / "c.pt"
     save_checkpoint(path, "dqn", {"w": torch.arange(3), "n": 7})
-    got = load_checkpoint(path, "dqn")
+    got = load_checkpoint(path, "dqn").payload
     assert got["n"] == 7 and torch.equal(got["w"], torch.arange(3))
     assert [p.name for p in path.parent.iterdir()] == ["c.pt"]  # no temporary file left behind
     with pytest.raises(ValueError, match="dqn"):
@@ -52,3 +52,32 @@ def test_checkpoint_roundtrip_and_errors(tmp_path):
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(OSError):
         load_checkpoint(path, "dqn")
+
+
+def test_checkpoint_with_a_streamed_replay_memory(tmp_path):
+    import numpy as np
+
+    import fastrl
+
+    buf = fastrl.ReplayBuffer(100_000, (3,), np.float32, seed=0)
+    for t in range(50):
+        x = np.full((1, 3), t, np.float32)
+        buf.add(x, np.zeros(1, np.int64), np.ones(1), x + 1, np.zeros(1, bool), np.zeros(1, bool))
+    path = save_checkpoint(tmp_path / "c.pt", "dqn", {"n": 1}, replay=buf)
+    assert path.stat().st_size < 20_000  # 50 transitions, not 100K slots
+    ckpt = load_checkpoint(path, "dqn")
+    assert ckpt.payload == {"n": 1} and ckpt.replay is not None
+    other = fastrl.ReplayBuffer(100_000, (3,), np.float32, seed=5)
+    ckpt.load_replay_into(other)
+    np.testing.assert_array_equal(np.sort(other.sample(50).obs[:, 0]), np.sort(buf.sample(50).obs[:, 0]))
+    with pytest.raises(ValueError, match="capacity"):
+        ckpt.load_replay_into(fastrl.ReplayBuffer(10, (3,), np.float32))
+    bare = save_checkpoint(tmp_path / "bare.pt", "dqn", {"n": 2})
+    with pytest.raises(ValueError, match="without its replay memory"):
+        load_checkpoint(bare, "dqn").load_replay_into(other)
+    data = bytearray(path.read_bytes())
+    data[ckpt.replay[0] + ckpt.replay[1] - 10] ^= 0xFF  # a flipped byte in the replay section
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="corrupted"):
+        load_checkpoint(path, "dqn").load_replay_into(other)
+    assert len(other) == 0  # emptied, not half-filled

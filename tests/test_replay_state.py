@@ -163,3 +163,133 @@ def test_speculative_prefetch_never_changes_samples():
         b = buf.sample(32)
         np.testing.assert_array_equal(b.action, b.indices // envs)
         assert b.indices.min() >= (t + 1) * envs - cap
+
+
+# ---- streamed files: they cost what the buffer holds --------------------------------------------
+
+
+def _atari_like(capacity, steps, cls=fastrl.ReplayBuffer, seed=0, **kw):
+    shape = (4, 24, 24)
+    buf = cls(capacity, shape, np.uint8, num_envs=2, n_step=3, gamma=0.99, frame_stack=4, seed=seed, **kw)
+    sim = StreamSimulator(np.random.default_rng(seed), 2, shape, 4)
+    for _ in range(steps):
+        buf.add(*sim.step())
+    return buf, sim
+
+
+@pytest.mark.parametrize("cls", [fastrl.ReplayBuffer, fastrl.PrioritizedReplayBuffer])
+def test_file_size_follows_what_is_held_not_the_capacity(tmp_path, cls):
+    prioritized = cls is fastrl.PrioritizedReplayBuffer
+    small, sim_a = _atari_like(200_000, 300, cls)
+    _, sim_b = _atari_like(200_000, 300, cls)
+    path = tmp_path / "held.bin"
+    small.save(path)
+    frame = 24 * 24
+    # 600 transitions of one 576-byte frame each, plus metadata and the full observations kept at episode
+    # ends and segment starts: under a megabyte, where the capacity's frames alone would take 115 MB
+    assert path.stat().st_size < 1_000_000
+    held = small._write_count  # slots written (a masked env step writes none)
+    assert held * (frame + 8) < small.nbytes_held <= held * (frame + 8 + 64 + 8)
+    restored = fastrl.ReplayBuffer.load(path)
+    assert len(restored) == len(small) and restored.capacity == 200_000
+    assert_same(continue_and_sample(small, sim_a, prioritized), continue_and_sample(restored, sim_b, prioritized))
+
+
+def test_empty_buffer_round_trip(tmp_path):
+    buf = fastrl.ReplayBuffer(10, (3,), np.float32, seed=0)
+    buf.save(tmp_path / "empty.bin")
+    restored = fastrl.ReplayBuffer.load(tmp_path / "empty.bin")
+    assert len(restored) == 0 and restored.capacity == 10
+
+
+def test_corrupted_stream_leaves_no_half_buffer(tmp_path):
+    buf, _ = _atari_like(500, 200)
+    path = tmp_path / "b.bin"
+    buf.save(path)
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0x55  # inside the frames: caught by the checksum after streaming
+    (tmp_path / "bad.bin").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="CRC-32"):
+        fastrl.ReplayBuffer.load(tmp_path / "bad.bin")
+    (tmp_path / "cut.bin").write_bytes(bytes(data[:-5000]))
+    with pytest.raises(ValueError, match="truncated"):
+        fastrl.ReplayBuffer.load(tmp_path / "cut.bin")
+    (tmp_path / "long.bin").write_bytes(path.read_bytes() + b"x")
+    with pytest.raises(ValueError, match="after the replay memory"):
+        fastrl.ReplayBuffer.load(tmp_path / "long.bin")
+
+
+def test_files_of_format_version_1_still_load():
+    # Written by fastrl 0.1 (whole arrays of the capacity): 50 steps of 2 envs into 60 prioritized slots.
+    from pathlib import Path
+
+    old = fastrl.ReplayBuffer.load(Path(__file__).parent / "data" / "replay_v1_prioritized.bin")
+    assert type(old) is fastrl.PrioritizedReplayBuffer and old.capacity == 60 and old._write_count == 100
+    b = old.sample(16, beta=0.5)
+    assert b.obs.shape == (16, 4, 6, 6) and b.obs.dtype == np.uint8
+
+
+def test_a_save_that_fails_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    # A file-size limit makes write() fail with EFBIG, as a full disk fails with ENOSPC.
+    import subprocess
+    import sys
+    import textwrap
+
+    buf, _ = _atari_like(5000, 400)
+    path = tmp_path / "buf.bin"
+    fastrl.ReplayBuffer(10, (3,), np.float32).save(path)  # the previous file
+    before = path.read_bytes()
+    code = textwrap.dedent(f"""
+        import resource, signal, sys
+        import numpy as np
+        sys.path.insert(0, {str(Path_tests())!r})
+        import fastrl
+        from test_replay_state import _atari_like
+        buf, _ = _atari_like(5000, 400)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+        try:
+            buf.save({str(path)!r})
+        except OSError as err:
+            print("OSError", err.errno)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "OSError 27" in out.stdout, out.stderr  # EFBIG
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["buf.bin"]
+
+
+def Path_tests():
+    from pathlib import Path
+
+    return Path(__file__).parent
+
+
+def test_saving_costs_little_memory_beyond_what_is_held(tmp_path):
+    # In a child process (peak RSS is per process): a buffer of 100K slots of (4, 84, 84) uint8 frames holding
+    # 1.2K transitions. The save must not copy the buffer: its peak memory grows by little (chunks of a few MB).
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import resource, os
+        import numpy as np
+        import fastrl
+        buf = fastrl.ReplayBuffer(100_000, (4, 84, 84), np.uint8, num_envs=1, frame_stack=4, seed=0)
+        rng = np.random.default_rng(0)
+        obs = rng.integers(0, 255, (1, 4, 84, 84), dtype=np.uint8)
+        for t in range(1200):
+            nxt = np.concatenate([obs[:, 1:], rng.integers(0, 255, (1, 1, 84, 84), dtype=np.uint8)], axis=1)
+            buf.add(obs, np.zeros(1, np.int64), np.zeros(1), nxt, np.zeros(1, bool), np.zeros(1, bool))
+            obs = nxt
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        buf.save({str(tmp_path / "big.bin")!r})
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print((after - before) // 1024, os.path.getsize({str(tmp_path / "big.bin")!r}) // 2**20)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    extra_mb, file_mb = (int(x) for x in out.stdout.split())
+    assert file_mb < 12   # 1.2K frames of 7 KB: 8.5 MB, not the 706 MB of 100K slots
+    assert extra_mb < 40  # a few chunk buffers, not a copy of the ring

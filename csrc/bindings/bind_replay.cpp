@@ -9,16 +9,24 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <iomanip>
+#include <locale>
 #include <memory>
 #include <new>
 #include <optional>
+#include <sstream>
+#include <stdexcept>
 #include <string>
+#include <system_error>
+#include <tuple>
 #include <vector>
 
 #include "bindings/array_block.h"
 #include "bindings/register.h"
+#include "core/crc32.h"
 #include "replay/replay_memory.h"
 
 namespace py = pybind11;
@@ -420,7 +428,190 @@ class PyReplay {
  public:
   py::dict state();
   void set_state(const py::dict& d);
+  void save_stream(int fd, const std::string& cls, const std::string& config_json);
+  void save_stream_nogil(int fd, const std::string& cls, const std::string& config_json);
+  void load_stream(int fd, std::uint64_t payload_offset, std::uint64_t payload_bytes, std::uint64_t write_count,
+                   double max_priority, const std::vector<std::uint64_t>& rng,
+                   const std::vector<std::tuple<std::string, std::string, std::vector<std::int64_t>>>& arrays);
+  std::uint64_t held_bytes() const {
+    const auto cap = static_cast<std::uint64_t>(mem_->config().capacity);
+    return mem_->held_bytes(std::min(mem_->write_count(), cap));
+  }
 };
+
+// ---- streamed files ---------------------------------------------------------------
+//
+// A replay file of format version 2: a fixed header (magic, version, JSON length), a JSON header (class,
+// config, scalars, array table, payload size), the payload (the arrays, streamed from the ring without a
+// copy of the buffer), then a 4-byte little-endian CRC-32 of the payload. The file descriptors are the
+// caller's (Python opens, fsyncs and renames); these classes only write and read through them.
+
+namespace {
+
+constexpr char kMagic[16] = {'F', 'A', 'S', 'T', 'R', 'L', '-', 'R', 'E', 'P', 'L', 'A', 'Y', 0, 0, 0};
+
+class FdSink : public replay::ByteSink {
+ public:
+  explicit FdSink(int fd) : fd_(fd) {}
+  void write(const void* data, std::size_t n) override {
+    if (checksum_) crc_ = Crc32::update(crc_, data, n);
+    const auto* p = static_cast<const std::uint8_t*>(data);
+    while (n > 0) {
+      const ssize_t w = ::write(fd_, p, std::min<std::size_t>(n, std::size_t{1} << 30));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        throw std::system_error(errno, std::generic_category(), "writing the replay file");
+      }
+      p += w;
+      n -= static_cast<std::size_t>(w);
+      written_ += static_cast<std::uint64_t>(w);
+    }
+  }
+  bool checksum_ = false;
+  std::uint32_t crc_ = 0;
+  std::uint64_t written_ = 0;
+
+ private:
+  int fd_;
+};
+
+class FdSource : public replay::ByteSource {
+ public:
+  FdSource(int fd, std::uint64_t offset, std::uint64_t payload_bytes)
+      : fd_(fd), offset_(offset), end_(offset + payload_bytes) {}
+  void read(void* data, std::size_t n) override {
+    if (offset_ + n > end_) throw std::runtime_error("replay file: the arrays overrun the payload size");
+    auto* p = static_cast<std::uint8_t*>(data);
+    std::size_t left = n;
+    while (left > 0) {
+      const ssize_t r = ::pread(fd_, p, std::min<std::size_t>(left, std::size_t{1} << 30),
+                                static_cast<off_t>(offset_));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        throw std::system_error(errno, std::generic_category(), "reading the replay file");
+      }
+      if (r == 0) throw std::runtime_error("replay file is truncated");
+      p += r;
+      left -= static_cast<std::size_t>(r);
+      offset_ += static_cast<std::uint64_t>(r);
+    }
+    crc_ = Crc32::update(crc_, data, n);
+  }
+  void finish() override {
+    if (offset_ != end_) throw std::runtime_error("replay file: the arrays do not fill the payload");
+    std::uint8_t trailer[4];
+    std::size_t got = 0;
+    while (got < 4) {
+      const ssize_t r = ::pread(fd_, trailer + got, 4 - got, static_cast<off_t>(end_ + got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) throw std::runtime_error("replay file is truncated (no checksum)");
+      got += static_cast<std::size_t>(r);
+    }
+    const std::uint32_t stored = static_cast<std::uint32_t>(trailer[0]) | (static_cast<std::uint32_t>(trailer[1]) << 8) |
+                                 (static_cast<std::uint32_t>(trailer[2]) << 16) |
+                                 (static_cast<std::uint32_t>(trailer[3]) << 24);
+    if (stored != crc_) throw std::runtime_error("replay file is corrupted (CRC-32 mismatch)");
+  }
+
+ private:
+  int fd_;
+  std::uint64_t offset_, end_;
+  std::uint32_t crc_ = 0;
+};
+
+std::string json_string(const std::string& v) {
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// Raises OSError(errno, message) for a failed read or write (ENOSPC, EIO, ...), as Python's own I/O does.
+[[noreturn]] void raise_os_error(const std::system_error& e) {
+  py::object err = py::reinterpret_steal<py::object>(
+      PyObject_CallFunction(PyExc_OSError, "is", e.code().value(), e.what()));
+  if (!err) throw py::error_already_set();
+  PyErr_SetObject(PyExc_OSError, err.ptr());
+  throw py::error_already_set();
+}
+
+std::string header_json(const std::string& cls, const std::string& config_json, const replay::StreamHeader& h) {
+  std::ostringstream o;
+  o.imbue(std::locale::classic());
+  o << "{\"class\": " << json_string(cls) << ", \"config\": " << config_json << ", \"scalars\": {\"write_count\": "
+    << h.write_count << ", \"max_priority\": " << std::setprecision(17) << h.max_priority << ", \"rng_state\": [";
+  for (std::size_t i = 0; i < h.rng.size(); ++i) o << (i ? ", " : "") << h.rng[i];
+  o << "]}, \"arrays\": [";
+  std::uint64_t offset = 0;
+  for (std::size_t a = 0; a < h.arrays.size(); ++a) {
+    const replay::ArraySpec& x = h.arrays[a];
+    o << (a ? ", " : "") << "{\"name\": " << json_string(x.name) << ", \"dtype\": " << json_string(x.dtype)
+      << ", \"shape\": [";
+    for (std::size_t d = 0; d < x.shape.size(); ++d) o << (d ? ", " : "") << x.shape[d];
+    o << "], \"offset\": " << offset << "}";
+    offset += x.bytes;
+  }
+  o << "], \"payload_bytes\": " << offset << "}";
+  return o.str();
+}
+
+}  // namespace
+
+void PyReplay::save_stream(int fd, const std::string& cls, const std::string& config_json) {
+  try {
+    save_stream_nogil(fd, cls, config_json);
+  } catch (const std::system_error& e) {
+    raise_os_error(e);
+  }
+}
+
+void PyReplay::save_stream_nogil(int fd, const std::string& cls, const std::string& config_json) {
+  FdSink sink(fd);
+  py::gil_scoped_release release;  // Safe: reads the ring under the buffer's mutex and writes to a file only.
+  mem_->save_stream(
+      [&](const replay::StreamHeader& h) {
+        const std::string json = header_json(cls, config_json, h);
+        std::uint8_t fixed[28];
+        std::memcpy(fixed, kMagic, 16);
+        const std::uint32_t version = 2;
+        const std::uint64_t len = json.size();
+        std::memcpy(fixed + 16, &version, 4);  // little-endian, as the Python side's struct "<16sIQ"
+        std::memcpy(fixed + 20, &len, 8);
+        sink.write(fixed, sizeof fixed);
+        sink.write(json.data(), json.size());
+        sink.checksum_ = true;
+      },
+      sink);
+  sink.checksum_ = false;
+  const std::uint32_t crc = sink.crc_;
+  std::uint8_t trailer[4] = {static_cast<std::uint8_t>(crc), static_cast<std::uint8_t>(crc >> 8),
+                             static_cast<std::uint8_t>(crc >> 16), static_cast<std::uint8_t>(crc >> 24)};
+  sink.write(trailer, 4);
+}
+
+void PyReplay::load_stream(int fd, std::uint64_t payload_offset, std::uint64_t payload_bytes,
+                           std::uint64_t write_count, double max_priority, const std::vector<std::uint64_t>& rng,
+                           const std::vector<std::tuple<std::string, std::string, std::vector<std::int64_t>>>& arrays) {
+  replay::StreamHeader h;
+  h.write_count = write_count;
+  h.max_priority = max_priority;
+  if (rng.size() != h.rng.size()) throw py::value_error("replay file: 'rng_state' must hold 4 words");
+  std::copy(rng.begin(), rng.end(), h.rng.begin());
+  for (const auto& [name, dtype, shape] : arrays) h.arrays.push_back(replay::ArraySpec{name, dtype, shape, 0});
+  FdSource source(fd, payload_offset, payload_bytes);
+  try {
+    py::gil_scoped_release release;  // Safe: reads a file and fills the ring under the buffer's mutex only.
+    mem_->load_stream(h, source);
+  } catch (const replay::ArgumentError& e) {
+    throw py::value_error(e.what());
+  } catch (const std::system_error& e) {
+    raise_os_error(e);
+  } catch (const std::runtime_error& e) {
+    throw py::value_error(e.what());
+  }
+}
 
 // ---- state_dict ----------------------------------------------------------------
 
@@ -784,6 +975,11 @@ void register_replay(py::module_& m) {
            py::arg("weights"))
       .def("_state", &PyReplay::state)
       .def("_set_state", &PyReplay::set_state, py::arg("state"))
+      .def("_save_stream", &PyReplay::save_stream, py::arg("fd"), py::arg("cls"), py::arg("config_json"))
+      .def("_load_stream", &PyReplay::load_stream, py::arg("fd"), py::arg("payload_offset"),
+           py::arg("payload_bytes"), py::arg("write_count"), py::arg("max_priority"), py::arg("rng_state"),
+           py::arg("arrays"))
+      .def_property_readonly("_held_bytes", &PyReplay::held_bytes)
       .def("__len__", [](PyReplay& self) { return self.mem().size(); })
       .def_property_readonly("_write_count", [](PyReplay& self) { return self.mem().write_count(); })
       .def_property_readonly("capacity", [](PyReplay& self) { return self.mem().config().capacity; });

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <type_traits>
 
 namespace fastrl::replay {
 
@@ -583,13 +584,15 @@ void require(bool ok, const std::string& what) {
 
 // Checks sizes and every stored index, so that a corrupted state can never make
 // the buffer read out of bounds. It does not prove semantic consistency.
-void ReplayMemory::validate_state(const State& st) const {
+void ReplayMemory::validate_state(const State& st, bool with_data) const {
   const auto cap = static_cast<std::size_t>(cfg_.capacity);
   const auto envs = static_cast<std::size_t>(cfg_.num_envs);
   const auto win = envs * static_cast<std::size_t>(cfg_.n_step);
   require(st.slots.size() == cap, "slot arrays do not match capacity");
-  require(st.frames.size() == cap * frame_bytes_, "frames do not match capacity and obs_shape");
-  require(st.actions.size() == cap * cfg_.action_bytes, "actions do not match capacity and action_shape");
+  if (with_data) {
+    require(st.frames.size() == cap * frame_bytes_, "frames do not match capacity and obs_shape");
+    require(st.actions.size() == cap * cfg_.action_bytes, "actions do not match capacity and action_shape");
+  }
   require(st.heads.size() == envs * cfg_.obs_bytes, "heads do not match num_envs and obs_shape");
   require(side_.entry_bytes() == 0 || st.side_data.size() % side_.entry_bytes() == 0, "side store size");
   require(starts_.entry_bytes() == 0 ? st.start_data.empty() : st.start_data.size() % starts_.entry_bytes() == 0,
@@ -645,6 +648,10 @@ void ReplayMemory::validate_state(const State& st) const {
 void ReplayMemory::set_state(State st) {
   std::lock_guard<std::mutex> lock(mutex_);
   validate_state(st);
+  install_state(st, true);
+}
+
+void ReplayMemory::install_state(State& st, bool with_data) {
   write_count_ = st.write_count;
   max_leaf_ = 0.0;
   set_max_priority(st.max_priority);
@@ -655,8 +662,10 @@ void ReplayMemory::set_state(State st) {
     const Slot& slot = st.slots[s];
     meta(i) = SlotMeta{slot.id, slot.reward, slot.discount, slot.boot, slot.next_ref, slot.valid_pos, slot.next_kind};
     links_[s] = SlotLinks{slot.env, slot.frame_pred, slot.frame_succ, slot.start_ref};
-    std::memcpy(frame_at(i), st.frames.data() + s * frame_bytes_, frame_bytes_);
-    std::memcpy(action_at(i), st.actions.data() + s * cfg_.action_bytes, cfg_.action_bytes);
+    if (with_data) {
+      std::memcpy(frame_at(i), st.frames.data() + s * frame_bytes_, frame_bytes_);
+      std::memcpy(action_at(i), st.actions.data() + s * cfg_.action_bytes, cfg_.action_bytes);
+    }
   }
   heads_ = std::move(st.heads);
   side_.restore(std::move(st.side_data), std::move(st.side_free));
@@ -674,4 +683,284 @@ void ReplayMemory::set_state(State st) {
   }
 }
 
-}  // namespace fastrl::replay
+void ReplayMemory::clear_locked() {
+  State st;
+  st.write_count = 0;
+  st.max_priority = 1.0;
+  st.rng = rng_.state();
+  st.slots.resize(static_cast<std::size_t>(cfg_.capacity));
+  st.heads.assign(static_cast<std::size_t>(cfg_.num_envs) * cfg_.obs_bytes, 0);
+  st.streams.resize(static_cast<std::size_t>(cfg_.num_envs));
+  const auto win = static_cast<std::size_t>(cfg_.num_envs * cfg_.n_step);
+  st.win_slot.assign(win, -1);
+  st.win_id.assign(win, kEmpty);
+  st.win_acc.assign(win, 0.0);
+  if (cfg_.prioritized) st.priorities.assign(static_cast<std::size_t>(cfg_.capacity), 0.0);
+  install_state(st, false);
+}
+
+// ---- streamed state ---------------------------------------------------------
+
+namespace {
+
+template <typename T>
+const char* dtype_str();
+template <> const char* dtype_str<std::uint64_t>() { return "<u8"; }
+template <> const char* dtype_str<std::int32_t>() { return "<i4"; }
+template <> const char* dtype_str<float>() { return "<f4"; }
+template <> const char* dtype_str<double>() { return "<f8"; }
+template <> const char* dtype_str<std::uint8_t>() { return "|u1"; }
+
+template <typename T>
+ArraySpec spec(const char* name, std::vector<std::int64_t> shape) {
+  std::size_t n = sizeof(T);
+  for (std::int64_t d : shape) n *= static_cast<std::size_t>(d);
+  return ArraySpec{name, dtype_str<T>(), std::move(shape), n};
+}
+
+// Slots are streamed in runs of this many, through a buffer of one run of one field.
+constexpr std::size_t kRun = 1 << 16;
+// Frames and actions go through a buffer of about this many bytes.
+constexpr std::size_t kDataChunk = std::size_t{8} << 20;
+
+// The per-slot fields, in stream order: name, type and member.
+template <typename F>
+void for_each_slot_field(F&& f) {
+  f(spec<std::uint64_t>("slot_id", {}), &Slot::id);
+  f(spec<float>("slot_reward", {}), &Slot::reward);
+  f(spec<float>("slot_discount", {}), &Slot::discount);
+  f(spec<std::int32_t>("slot_boot", {}), &Slot::boot);
+  f(spec<std::int32_t>("slot_env", {}), &Slot::env);
+  f(spec<std::int32_t>("slot_next_ref", {}), &Slot::next_ref);
+  f(spec<std::int32_t>("slot_frame_pred", {}), &Slot::frame_pred);
+  f(spec<std::int32_t>("slot_frame_succ", {}), &Slot::frame_succ);
+  f(spec<std::int32_t>("slot_start_ref", {}), &Slot::start_ref);
+  f(spec<std::int32_t>("slot_valid_pos", {}), &Slot::valid_pos);
+  f(spec<std::uint8_t>("slot_next_kind", {}), &Slot::next_kind);
+}
+
+template <typename T>
+void write_vec(ByteSink& sink, const std::vector<T>& v) {
+  if (!v.empty()) sink.write(v.data(), v.size() * sizeof(T));
+}
+
+template <typename T>
+void read_vec(ByteSource& src, std::vector<T>& v, std::size_t n) {
+  v.resize(n);
+  if (n) src.read(v.data(), n * sizeof(T));
+}
+
+}  // namespace
+
+std::uint64_t ReplayMemory::held_bytes(std::uint64_t held) const {
+  return held * (sizeof(Slot) + frame_bytes_ + cfg_.action_bytes + (cfg_.prioritized ? sizeof(double) : 0));
+}
+
+std::vector<ArraySpec> ReplayMemory::stream_layout(std::uint64_t held, std::int64_t side_entries,
+                                                   std::int64_t start_entries, std::int64_t valid_count) const {
+  const auto h = static_cast<std::int64_t>(held);
+  const auto envs = cfg_.num_envs;
+  const auto win = envs * cfg_.n_step;
+  std::vector<ArraySpec> out;
+  for_each_slot_field([&](ArraySpec a, auto) {
+    a.shape = {h};
+    a.bytes *= static_cast<std::size_t>(h);
+    out.push_back(std::move(a));
+  });
+  out.push_back(spec<std::uint8_t>("heads", {envs * static_cast<std::int64_t>(cfg_.obs_bytes)}));
+  out.push_back(spec<std::uint8_t>("side_data", {side_entries * static_cast<std::int64_t>(side_.entry_bytes())}));
+  out.push_back(spec<std::int32_t>("side_free", {0}));  // lengths of the free lists: see the caller
+  out.push_back(spec<std::uint8_t>("start_data", {start_entries * static_cast<std::int64_t>(starts_.entry_bytes())}));
+  out.push_back(spec<std::int32_t>("start_free", {0}));
+  out.push_back(spec<std::int32_t>("valid", {valid_count}));
+  out.push_back(spec<std::int32_t>("stream_last_slot", {envs}));
+  out.push_back(spec<std::uint8_t>("stream_open", {envs}));
+  out.push_back(spec<std::int32_t>("stream_win_len", {envs}));
+  out.push_back(spec<std::int32_t>("win_slot", {win}));
+  out.push_back(spec<std::uint64_t>("win_id", {win}));
+  out.push_back(spec<double>("win_acc", {win}));
+  if (cfg_.prioritized) out.push_back(spec<double>("priorities", {h}));
+  out.push_back(spec<std::uint8_t>("frames", {h, static_cast<std::int64_t>(frame_bytes_)}));
+  out.push_back(spec<std::uint8_t>("actions", {h, static_cast<std::int64_t>(cfg_.action_bytes)}));
+  return out;
+}
+
+namespace {
+void set_len(std::vector<ArraySpec>& layout, const char* name, std::int64_t n) {
+  for (ArraySpec& a : layout)
+    if (a.name == name) {
+      a.shape = {n};
+      a.bytes = static_cast<std::size_t>(n) * sizeof(std::int32_t);
+    }
+}
+}  // namespace
+
+void ReplayMemory::save_stream(const std::function<void(const StreamHeader&)>& begin, ByteSink& sink) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto cap = static_cast<std::uint64_t>(cfg_.capacity);
+  const std::uint64_t held = std::min(write_count_, cap);  // slots are written in order 0, 1, ...
+  StreamHeader header;
+  header.write_count = write_count_;
+  header.max_priority = max_priority_;
+  header.rng = rng_.state();
+  header.arrays =
+      stream_layout(held, side_.num_entries(), starts_.num_entries(), static_cast<std::int64_t>(valid_.size()));
+  set_len(header.arrays, "side_free", side_.num_free());
+  set_len(header.arrays, "start_free", starts_.num_free());
+  begin(header);
+
+  std::vector<std::uint8_t> run(kRun * sizeof(std::uint64_t));
+  for_each_slot_field([&](const ArraySpec& a, auto member) {
+    using T = std::remove_reference_t<decltype(Slot{}.*member)>;
+    for (std::uint64_t s0 = 0; s0 < held; s0 += kRun) {
+      const std::uint64_t n = std::min<std::uint64_t>(kRun, held - s0);
+      auto* out = reinterpret_cast<T*>(run.data());
+      for (std::uint64_t j = 0; j < n; ++j) {
+        const auto i = static_cast<std::int32_t>(s0 + j);
+        const SlotMeta& m = meta(i);
+        const SlotLinks& link = links_[static_cast<std::size_t>(i)];
+        const Slot slot{m.id,           m.reward,        m.discount,      m.boot,      link.env,   m.next_ref,
+                        link.frame_pred, link.frame_succ, link.start_ref, m.valid_pos, m.next_kind};
+        out[j] = slot.*member;
+      }
+      sink.write(out, n * sizeof(T));
+    }
+    (void)a;
+  });
+  write_vec(sink, heads_);
+  write_vec(sink, side_.data());
+  write_vec(sink, side_.free_list());
+  write_vec(sink, starts_.data());
+  write_vec(sink, starts_.free_list());
+  if (!valid_.empty()) sink.write(valid_.data(), valid_.size() * sizeof(std::int32_t));
+  std::vector<std::int32_t> last(streams_.size()), len(streams_.size());
+  std::vector<std::uint8_t> open(streams_.size());
+  for (std::size_t e = 0; e < streams_.size(); ++e) {
+    last[e] = streams_[e].last_slot;
+    open[e] = streams_[e].open;
+    len[e] = streams_[e].win_len;
+  }
+  write_vec(sink, last);
+  write_vec(sink, open);
+  write_vec(sink, len);
+  write_vec(sink, win_slot_);
+  write_vec(sink, win_id_);
+  write_vec(sink, win_acc_);
+  if (cfg_.prioritized) {
+    auto* out = reinterpret_cast<double*>(run.data());
+    for (std::uint64_t s0 = 0; s0 < held; s0 += kRun) {
+      const std::uint64_t n = std::min<std::uint64_t>(kRun, held - s0);
+      for (std::uint64_t j = 0; j < n; ++j) out[j] = tree_.get(static_cast<std::int64_t>(s0 + j));
+      sink.write(out, n * sizeof(double));
+    }
+  }
+  // Frames, then actions: gathered from the ring rows a chunk at a time.
+  for (const bool frames : {true, false}) {
+    const std::size_t width = frames ? frame_bytes_ : cfg_.action_bytes;
+    if (width == 0 || held == 0) continue;
+    const std::uint64_t per = std::min<std::uint64_t>(std::max<std::size_t>(1, kDataChunk / width), held);
+    std::vector<std::uint8_t> chunk(static_cast<std::size_t>(per) * width);
+    for (std::uint64_t s0 = 0; s0 < held; s0 += per) {
+      const std::uint64_t n = std::min<std::uint64_t>(per, held - s0);
+      for (std::uint64_t j = 0; j < n; ++j) {
+        const auto i = static_cast<std::int32_t>(s0 + j);
+        std::memcpy(chunk.data() + j * width, frames ? frame_at(i) : action_at(i), width);
+      }
+      sink.write(chunk.data(), static_cast<std::size_t>(n) * width);
+    }
+  }
+}
+
+void ReplayMemory::load_stream(const StreamHeader& header, ByteSource& source) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto cap = static_cast<std::uint64_t>(cfg_.capacity);
+  const std::uint64_t held = std::min(header.write_count, cap);
+  // The layout this config gives for the header's counts must be the header's, array for array.
+  auto count_of = [&](const char* name, std::size_t entry) -> std::int64_t {
+    for (const ArraySpec& a : header.arrays)
+      if (a.name == name && a.shape.size() == 1 && a.shape[0] >= 0)
+        return entry ? a.shape[0] / static_cast<std::int64_t>(entry) : a.shape[0];
+    throw ArgumentError("state", std::string("state: missing array '") + name + "'");
+  };
+  std::vector<ArraySpec> expected = stream_layout(held, count_of("side_data", side_.entry_bytes()),
+                                                  count_of("start_data", starts_.entry_bytes()), count_of("valid", 0));
+  set_len(expected, "side_free", count_of("side_free", 0));
+  set_len(expected, "start_free", count_of("start_free", 0));
+  require(expected.size() == header.arrays.size(), "the arrays do not match this buffer's configuration");
+  for (std::size_t a = 0; a < expected.size(); ++a) {
+    const ArraySpec &x = expected[a], &y = header.arrays[a];
+    require(x.name == y.name && x.dtype == y.dtype && x.shape == y.shape,
+            "array '" + y.name + "' does not match this buffer's configuration (expected '" + x.name + "' " +
+                x.dtype + ")");
+  }
+
+  // Metadata and the small arrays first, into a State; nothing of the buffer changes until it validates.
+  State st;
+  st.write_count = header.write_count;
+  st.max_priority = header.max_priority;
+  st.rng = header.rng;
+  st.slots.resize(static_cast<std::size_t>(cap));
+  std::vector<std::uint8_t> run(kRun * sizeof(std::uint64_t));
+  for_each_slot_field([&](const ArraySpec&, auto member) {
+    using T = std::remove_reference_t<decltype(Slot{}.*member)>;
+    for (std::uint64_t s0 = 0; s0 < held; s0 += kRun) {
+      const std::uint64_t n = std::min<std::uint64_t>(kRun, held - s0);
+      auto* in = reinterpret_cast<T*>(run.data());
+      source.read(in, n * sizeof(T));
+      for (std::uint64_t j = 0; j < n; ++j) st.slots[s0 + j].*member = in[j];
+    }
+  });
+  auto len = [&](const char* name) {
+    for (const ArraySpec& a : expected)
+      if (a.name == name) return static_cast<std::size_t>(a.shape[0]);
+    return std::size_t{0};
+  };
+  read_vec(source, st.heads, len("heads"));
+  read_vec(source, st.side_data, len("side_data"));
+  read_vec(source, st.side_free, len("side_free"));
+  read_vec(source, st.start_data, len("start_data"));
+  read_vec(source, st.start_free, len("start_free"));
+  read_vec(source, st.valid, len("valid"));
+  const auto envs = static_cast<std::size_t>(cfg_.num_envs);
+  std::vector<std::int32_t> last, wlen;
+  std::vector<std::uint8_t> open;
+  read_vec(source, last, envs);
+  read_vec(source, open, envs);
+  read_vec(source, wlen, envs);
+  st.streams.resize(envs);
+  for (std::size_t e = 0; e < envs; ++e) st.streams[e] = Stream{last[e], open[e], wlen[e]};
+  const auto win = envs * static_cast<std::size_t>(cfg_.n_step);
+  read_vec(source, st.win_slot, win);
+  read_vec(source, st.win_id, win);
+  read_vec(source, st.win_acc, win);
+  if (cfg_.prioritized) {
+    st.priorities.assign(static_cast<std::size_t>(cap), 0.0);
+    if (held) source.read(st.priorities.data(), static_cast<std::size_t>(held) * sizeof(double));
+  }
+  validate_state(st, false);
+
+  // The stored data streams straight into the ring rows; from here a failure empties the buffer.
+  try {
+    for (const bool frames : {true, false}) {
+      const std::size_t width = frames ? frame_bytes_ : cfg_.action_bytes;
+      if (width == 0 || held == 0) continue;
+      const std::uint64_t per = std::min<std::uint64_t>(std::max<std::size_t>(1, kDataChunk / width), held);
+      std::vector<std::uint8_t> chunk(static_cast<std::size_t>(per) * width);
+      for (std::uint64_t s0 = 0; s0 < held; s0 += per) {
+        const std::uint64_t n = std::min<std::uint64_t>(per, held - s0);
+        source.read(chunk.data(), static_cast<std::size_t>(n) * width);
+        for (std::uint64_t j = 0; j < n; ++j) {
+          const auto i = static_cast<std::int32_t>(s0 + j);
+          std::memcpy(frames ? frame_at(i) : action_at(i), chunk.data() + j * width, width);
+        }
+      }
+    }
+    source.finish();
+  } catch (...) {
+    clear_locked();
+    throw;
+  }
+  install_state(st, false);
+}
+
+}  // namespace fastrl::replay}  // namespace fastrl::replay

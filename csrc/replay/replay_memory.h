@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -125,6 +126,36 @@ struct State {
   std::vector<double> priorities;  // leaf values (priority**alpha), prioritized only
 };
 
+// The streamed state (save_stream / load_stream): scalars, then arrays in a fixed order, each a flat
+// run of bytes. Only the slots that hold data are written, so a file costs what the buffer holds.
+struct ArraySpec {
+  std::string name;
+  std::string dtype;                 // numpy's dtype.str, e.g. "<f4", "|u1"
+  std::vector<std::int64_t> shape;
+  std::size_t bytes = 0;             // product of shape times the item size
+};
+
+struct StreamHeader {
+  std::uint64_t write_count = 0;
+  double max_priority = 1.0;
+  Rng::State rng{};
+  std::vector<ArraySpec> arrays;
+};
+
+// Where save_stream writes: consecutive bytes; write() throws on failure.
+struct ByteSink {
+  virtual ~ByteSink() = default;
+  virtual void write(const void* data, std::size_t n) = 0;
+};
+
+// Where load_stream reads: consecutive bytes; read() throws when it cannot deliver n bytes, and finish()
+// (called once every byte is read, before anything is installed) throws if the bytes were corrupted.
+struct ByteSource {
+  virtual ~ByteSource() = default;
+  virtual void read(void* data, std::size_t n) = 0;
+  virtual void finish() = 0;
+};
+
 // Raised for bad arguments that can only be checked under the lock; the
 // binding turns it into a ValueError naming `argument`.
 struct ArgumentError : std::invalid_argument {
@@ -158,6 +189,20 @@ class ReplayMemory {
 
   State state() const;
   void set_state(State state);  // validates; throws ArgumentError("state") and keeps the old state
+
+  // Streams the state to `sink` under the lock, without a copy of the stored data: `begin` gets the
+  // header (scalars and array layout) first, then every array's bytes follow in the header's order.
+  void save_stream(const std::function<void(const StreamHeader&)>& begin, ByteSink& sink) const;
+  // Reads a state written by save_stream. `header` is the file's; its layout must be the one this
+  // buffer's config gives for its counts (else ArgumentError("state"), nothing changed). The metadata is
+  // read and validated first; a failure while the stored data streams in leaves the buffer empty.
+  void load_stream(const StreamHeader& header, ByteSource& source);
+  // The array layout of a streamed state with these counts (what save_stream writes and load_stream
+  // expects): `held` slots, and the entry counts of the side and start stores and the sampleable list.
+  std::vector<ArraySpec> stream_layout(std::uint64_t held, std::int64_t side_entries, std::int64_t start_entries,
+                                       std::int64_t valid_count) const;
+  // Bytes a buffer holding `held` slots streams at least (its stored data; the small arrays come on top).
+  std::uint64_t held_bytes(std::uint64_t held) const;
 
   std::uint64_t write_count() const;
 
@@ -194,7 +239,9 @@ class ReplayMemory {
   const std::uint8_t* head(std::int32_t env) const {
     return heads_.data() + static_cast<std::size_t>(env) * cfg_.obs_bytes;
   }
-  void validate_state(const State& st) const;
+  void validate_state(const State& st, bool with_data = true) const;
+  void install_state(State& st, bool with_data);  // after validation; with_data: frames and actions too
+  void clear_locked();                             // back to an empty buffer (same config, rng kept)
   void set_max_priority(double p);
 
   Config cfg_;

@@ -38,7 +38,7 @@ class AgentEntry(NamedTuple):
 
 #: Algorithm name -> its module, agent class, config class and a one-line summary. Agents keep one interface:
 #: ``Agent(config)``, ``train(steps, logger=, progress=, callback=, callback_interval=)``, ``act``,
-#: ``evaluate``, ``save``, ``Agent.load(path, device=, inference_only=, **overrides)``, ``from_state``,
+#: ``evaluate``, ``save``, ``Agent.load(path, device=, inference_only=, **overrides)``, ``from_checkpoint``,
 #: ``close``, ``global_step``, ``config`` (with ``env_id``, ``seed``, ``total_steps``, ``env_kwargs``).
 REGISTRY: dict[str, AgentEntry] = {
     "dqn": AgentEntry("fastrl.agents.dqn", "DQN", "DQNConfig",
@@ -65,7 +65,7 @@ def agent_classes(name: str) -> tuple[type, type]:
 
 def load_agent(path: str | os.PathLike, **kwargs: Any) -> Any:
     """Loads the agent saved at ``path``, whatever its algorithm (read from the file); ``kwargs`` go to the
-    agent's ``from_state`` (``device``, ``inference_only``, config overrides).
+    agent's ``from_checkpoint`` (``device``, ``inference_only``, config overrides).
 
     Raises:
         OSError: ``path`` is missing, truncated or not a fastrl checkpoint.
@@ -73,6 +73,6 @@ def load_agent(path: str | os.PathLike, **kwargs: Any) -> Any:
     """
     from fastrl.checkpoint import read_checkpoint
 
-    kind, payload = read_checkpoint(path)
-    agent_cls, _ = agent_classes(kind)
-    return agent_cls.from_state(payload, **kwargs)
+    ckpt = read_checkpoint(path)
+    agent_cls, _ = agent_classes(ckpt.kind)
+    return agent_cls.from_checkpoint(ckpt, **kwargs)

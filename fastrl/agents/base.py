@@ -1,17 +1,19 @@
 """The part of an agent's interface that is the same for every algorithm: a mixin, one level deep.
 
-:class:`AgentBase` gives an agent ``save``, ``load``, ``from_state``, ``evaluate``, ``close``,
+:class:`AgentBase` gives an agent ``save``, ``load``, ``from_checkpoint``, ``evaluate``, ``close``,
 ``recent_returns`` and ``num_episodes`` on top of what the agent itself knows: ``KIND`` (its registry name,
-written into checkpoints), ``CONFIG`` (its config class), ``config``, ``runner`` (its
-:class:`fastrl.agents.runner.EnvRunner`), ``act(obs, deterministic)``, ``state_dict()``,
-``load_state_dict(state)`` (everything, for exact resume) and ``load_networks(state)`` (the networks alone,
-for acting and evaluation). :func:`resolve_config` and :func:`torch_device` serve the agents' constructors.
-Files are written atomically by :mod:`fastrl.checkpoint`.
+written into checkpoints), ``CONFIG`` (its config class), ``config`` (with ``save_replay``), ``runner``
+(its :class:`fastrl.agents.runner.EnvRunner`), ``buffer``, ``act(obs, deterministic)``,
+``state_dict(include_replay)``, ``load_state_dict(state)`` (everything, for exact resume; the replay memory
+only if the state holds it) and ``load_networks(state)`` (the networks alone, for acting and evaluation).
+:func:`resolve_config` and :func:`torch_device` serve the agents' constructors. Files are written atomically
+by :mod:`fastrl.checkpoint`.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections import deque
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,7 +22,7 @@ import numpy as np
 import torch
 
 from fastrl.agents.evaluation import evaluate_policy
-from fastrl.checkpoint import load_checkpoint, save_checkpoint
+from fastrl.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 
 __all__ = ["AgentBase", "resolve_config", "torch_device"]
 
@@ -79,8 +81,12 @@ class AgentBase:
         self.runner.close()  # type: ignore[attr-defined]
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Writes a checkpoint atomically (temporary file, then rename); returns its path."""
-        return save_checkpoint(path, self.KIND, self.state_dict())  # type: ignore[attr-defined]
+        """Writes a checkpoint atomically (temporary file, then rename); returns its path. The replay memory
+        is streamed into it when ``config.save_replay`` is true (the default): the file and the memory the
+        save costs grow with what the memory holds, not with its capacity."""
+        replay = self.buffer if self.config.save_replay else None  # type: ignore[attr-defined]
+        return save_checkpoint(path, self.KIND, self.state_dict(include_replay=False),  # type: ignore[attr-defined]
+                               replay=replay)
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, device: str | None = None, inference_only: bool = False,
@@ -89,20 +95,21 @@ class AgentBase:
 
         ``device`` moves it to another device; ``overrides`` change config fields (e.g. ``total_steps`` to
         extend a run). ``inference_only`` restores the networks and the step counter only (a small empty
-        replay memory, fresh envs and optimizer): enough for ``act`` and ``evaluate``.
+        replay memory, fresh envs and optimizer): enough for ``act`` and ``evaluate``, and quick for a
+        checkpoint with a large replay memory.
 
         Raises:
             OSError: ``path`` is missing, truncated or not a fastrl checkpoint.
             ValueError: it holds another algorithm's agent, or an override is not a valid config.
         """
-        return cls.from_state(load_checkpoint(path, cls.KIND), device=device, inference_only=inference_only,
-                              **overrides)
+        return cls.from_checkpoint(load_checkpoint(path, cls.KIND), device=device, inference_only=inference_only,
+                                   **overrides)
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], *, device: str | None = None, inference_only: bool = False,
-                   **overrides: Any) -> Any:
-        """:meth:`load` from a checkpoint's payload already read (see :func:`fastrl.agents.load_agent`)."""
-        state = cls.upgrade_state(state)
+    def from_checkpoint(cls, ckpt: Checkpoint, *, device: str | None = None, inference_only: bool = False,
+                        **overrides: Any) -> Any:
+        """:meth:`load` from a checkpoint already read (see :func:`fastrl.agents.load_agent`)."""
+        state = cls.upgrade_state(ckpt.payload)
         config = dict(state["config"])
         if device is not None:
             config["device"] = device
@@ -113,8 +120,15 @@ class AgentBase:
         if inference_only:
             agent.load_networks(state)
             agent.global_step = int(state["counters"]["global_step"])
-        else:
-            agent.load_state_dict(state)
+            return agent
+        agent.load_state_dict(state)
+        if "buffer" not in state:
+            if ckpt.replay is not None:
+                ckpt.load_replay_into(agent.buffer)
+            else:
+                warnings.warn(f"checkpoint {str(ckpt.path)!r} was saved without its replay memory (save_replay="
+                              "False): the resumed run refills it from new steps, so it does not continue bit for "
+                              "bit", RuntimeWarning, stacklevel=3)
         return agent
 
     @classmethod

@@ -69,6 +69,7 @@ _DEFAULTS: dict[str, Any] = dict(
     learning_starts=100, batch_size=256, tau=0.005, gamma=0.99, train_freq=1, gradient_steps=1,
     action_noise="normal", action_noise_sigma=0.1, ou_theta=0.15, ou_dt=1e-2, hidden_sizes=(400, 300),
     critic_action_layer=0, n_step=1, max_grad_norm=math.inf, torch_threads=1, compile=False, log_interval=1000,
+    save_replay=True,
 )
 
 
@@ -140,6 +141,8 @@ class DDPGConfig(AgentConfig):
     """``torch.compile`` the actor and critic forward passes (autograd path; slower than the default on CPU)."""
     log_interval: int | None = None
     """env steps between logged losses and steps/s."""
+    save_replay: bool | None = None
+    """write the replay memory into checkpoints (exact resume); without it a resumed run refills the memory."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """extra keyword arguments for ``fastrl.make_vec`` (e.g. ``max_episode_steps``)."""
 
@@ -366,21 +369,24 @@ class DDPG(AgentBase):
 
     # ---- checkpoints -------------------------------------------------------------------------------
 
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly: networks, optimizers, replay memory, counters, RNGs, envs."""
-        return {
+    def state_dict(self, include_replay: bool = True) -> dict[str, Any]:
+        """Everything needed to continue exactly: networks, optimizers, counters, RNGs, envs, and the replay
+        memory's ``state_dict`` (a copy of the whole memory) with ``include_replay`` (``save`` streams it instead)."""
+        state = {
             "config": self.config.to_dict(),
             "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
             "actor_target": self.actor_target.state_dict(), "critic_target": self.critic_target.state_dict(),
             "actor_optimizer": self.actor_optimizer.state_dict(),
             "critic_optimizer": self.critic_optimizer.state_dict(),
-            "buffer": self.buffer.state_dict(),
             "counters": {"global_step": self.global_step, "num_updates": self.num_updates},
             "meters": self.meters.state_dict(),
             "noise": {"ou_state": self._ou_state.copy()},
             "rng": {"numpy": self.rng.bit_generator.state, "torch": torch_rng_state()},
             "runner": self.runner.state_dict(),
         }
+        if include_replay:
+            state["buffer"] = self.buffer.state_dict()
+        return state
 
     def load_networks(self, state: dict[str, Any]) -> None:
         """Restores the actor, critic(s) and their targets from a checkpoint payload."""
@@ -392,7 +398,8 @@ class DDPG(AgentBase):
         self.load_networks(state)
         self.actor_optimizer.load_state_dict(state["actor_optimizer"])
         self.critic_optimizer.load_state_dict(state["critic_optimizer"])
-        self.buffer.load_state_dict(state["buffer"])
+        if "buffer" in state:  # else the caller streams it in (see AgentBase.from_checkpoint)
+            self.buffer.load_state_dict(state["buffer"])
         c = state["counters"]
         self.global_step, self.num_updates = int(c["global_step"]), int(c["num_updates"])
         self.meters.load_state_dict(state["meters"])

@@ -80,7 +80,7 @@ _DEFAULTS: dict[str, Any] = dict(
     exploration_fraction=0.1, exploration_initial_eps=1.0, exploration_final_eps=0.05, max_grad_norm=10.0,
     hidden_sizes=(256, 256), n_step=1, double=False, dueling=False, prioritized=False, prioritized_alpha=0.6,
     prioritized_beta=0.4, prioritized_eps=1e-6, torch_threads=None, compile=False, clip_rewards=False,
-    log_interval=1000,
+    log_interval=1000, save_replay=True,
 )
 
 
@@ -156,6 +156,8 @@ class DQNConfig(AgentConfig):
     """store sign(reward) in the replay memory (Atari); logged returns stay unclipped."""
     log_interval: int | None = None
     """env steps between logged losses, epsilon and steps/s."""
+    save_replay: bool | None = None
+    """write the replay memory into checkpoints (exact resume); without it a resumed run refills the memory."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """extra keyword arguments for ``fastrl.make_vec`` (e.g. ``max_episode_steps``)."""
 
@@ -437,19 +439,22 @@ class DQN(AgentBase):
 
     # ---- checkpoints -------------------------------------------------------------------------------
 
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly (see the module docstring)."""
-        return {
+    def state_dict(self, include_replay: bool = True) -> dict[str, Any]:
+        """Everything needed to continue exactly (see the module docstring); the replay memory's
+        ``state_dict`` (a copy of the whole memory) only with ``include_replay`` (``save`` streams it instead)."""
+        state = {
             "config": self.config.to_dict(),
             "q_net": self.q_net.state_dict(),
             "target_net": self.target_net.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "buffer": self.buffer.state_dict(),
             "counters": {"global_step": self.global_step, "num_updates": self.num_updates},
             "meters": self.meters.state_dict(),
             "rng": {"numpy": self.rng.bit_generator.state, "torch": torch_rng_state()},
             "runner": self.runner.state_dict(),
         }
+        if include_replay:
+            state["buffer"] = self.buffer.state_dict()
+        return state
 
     def load_networks(self, state: dict[str, Any]) -> None:
         """Restores the online and target networks from a checkpoint payload."""
@@ -461,7 +466,8 @@ class DQN(AgentBase):
         state = self.upgrade_state(state)
         self.load_networks(state)
         self.optimizer.load_state_dict(state["optimizer"])
-        self.buffer.load_state_dict(state["buffer"])
+        if "buffer" in state:  # else the caller streams it in (see AgentBase.from_checkpoint)
+            self.buffer.load_state_dict(state["buffer"])
         c = state["counters"]
         self.global_step, self.num_updates = int(c["global_step"]), int(c["num_updates"])
         self.meters.load_state_dict(state["meters"])
