@@ -168,7 +168,7 @@ def _cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", RuntimeWarning)
                 agent = agent_cls.load(run_dir / CHECKPOINT, **overrides)
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, MemoryError) as err:
             print(f"fastrl train: cannot resume {str(run_dir)!r}: {err}", file=sys.stderr)
             return 2
         for w in caught:  # e.g. a run saved without its replay memory: say so in one line
@@ -201,7 +201,7 @@ def _cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
             return 2
         try:
             agent = agent_cls(config)  # before the run directory exists: a refused config leaves none behind
-        except ValueError as err:
+        except (ValueError, MemoryError) as err:  # a bad setting, or a run too large for this machine
             print(f"fastrl train: {err}", file=sys.stderr)
             return 2
         run_dir.mkdir(parents=True, exist_ok=True)

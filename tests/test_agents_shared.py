@@ -174,3 +174,23 @@ def test_evaluate_policy_is_a_function_of_the_seed():
         evaluate_policy(act, "CartPole-v1", 0, seed=1)
     assert evaluation_env_kwargs("PongNoFrameskip-v4") == {"episodic_life": False, "reward_clipping": False}
     assert evaluation_env_kwargs("CartPole-v1", {"max_episode_steps": 5}) == {"max_episode_steps": 5}
+
+
+# ---- memory planning -----------------------------------------------------------------------------
+
+
+def test_a_run_too_large_for_the_machine_is_refused_before_it_allocates(monkeypatch):
+    import fastrl.memory
+    from fastrl.agents import DDPG, DQN
+    from fastrl.memory import RunTooLargeError, replay_memory_bytes
+
+    # the figure is the one the replay memory itself checks, and it grows with the capacity
+    one = replay_memory_bytes(1000, (4, 84, 84), np.uint8, frame_stack=4)
+    assert 1000 * 7056 < one < 1000 * 7300 and replay_memory_bytes(2000, (4, 84, 84), np.uint8, frame_stack=4) > one
+    monkeypatch.setattr(fastrl.memory, "available_bytes", lambda: 10 * 2**20)
+    with pytest.raises(RunTooLargeError, match=r"--buffer-size \(buffer_size\)") as err:
+        DQN(env_id="CartPole-v1", buffer_size=1_000_000)
+    assert "replay memory of 1000000 transitions" in str(err.value) and "10 MB available" in str(err.value)
+    with pytest.raises(MemoryError, match="buffer-size"):
+        DDPG(env_id="Pendulum-v1", buffer_size=1_000_000)
+    DQN(env_id="CartPole-v1", buffer_size=1000, hidden_sizes=(16,)).close()  # a small one fits

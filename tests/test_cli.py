@@ -231,3 +231,14 @@ def test_bool_flags_and_resuming_without_the_replay_memory(tmp_path, capsys):
     assert "note:" in err and "without its replay memory" in err
     args = build_parser().parse_args(["train", "dqn", "--save-replay", "false", "--dueling"])
     assert args.save_replay is False and args.dueling is True
+
+
+def test_a_run_too_large_is_one_line_and_leaves_no_run_directory(tmp_path, capsys, monkeypatch):
+    import fastrl.memory
+
+    monkeypatch.setattr(fastrl.memory, "available_bytes", lambda: 10 * 2**20)
+    assert main(["train", "dqn", "--env", "CartPole-v1", "--buffer-size", "2000000", "--runs-dir", str(tmp_path),
+                 "--name", "big", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--buffer-size" in err and "267 MB" in err
+    assert not (tmp_path / "big").exists()

@@ -253,7 +253,8 @@ def test_a_save_that_fails_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
         except OSError as err:
             print("OSError", err.errno)
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    # from tmp_path, so the child imports the installed fastrl, not the source tree in the working directory
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert "OSError 27" in out.stdout, out.stderr  # EFBIG
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["buf.bin"]
@@ -288,7 +289,7 @@ def test_saving_costs_little_memory_beyond_what_is_held(tmp_path):
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         print((after - before) // 1024, os.path.getsize({str(tmp_path / "big.bin")!r}) // 2**20)
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     extra_mb, file_mb = (int(x) for x in out.stdout.split())
     assert file_mb < 12   # 1.2K frames of 7 KB: 8.5 MB, not the 706 MB of 100K slots

@@ -984,6 +984,23 @@ void register_replay(py::module_& m) {
       .def_property_readonly("_write_count", [](PyReplay& self) { return self.mem().write_count(); })
       .def_property_readonly("capacity", [](PyReplay& self) { return self.mem().config().capacity; });
   m.def("_set_batch_type", &PyReplay::set_batch_type, py::arg("batch_type"));
+  m.def(
+      "_replay_upfront_bytes",
+      [](std::int64_t capacity, std::uint64_t obs_bytes, std::uint64_t action_bytes, std::int64_t num_envs,
+         std::int64_t frame_stack, bool prioritized) {
+        if (capacity < 1 || num_envs < 1 || frame_stack < 1) throw py::value_error("sizes must be positive");
+        replay::Config c;
+        c.capacity = capacity;
+        c.obs_bytes = static_cast<std::size_t>(obs_bytes);
+        c.action_bytes = static_cast<std::size_t>(action_bytes);
+        c.num_envs = num_envs;
+        c.frame_stack = frame_stack;
+        c.prioritized = prioritized;
+        return replay::upfront_bytes(c);  // 0: more than 64 bits
+      },
+      py::arg("capacity"), py::arg("obs_bytes"), py::arg("action_bytes"), py::arg("num_envs"),
+      py::arg("frame_stack"), py::arg("prioritized"),
+      "Bytes a replay memory with this configuration allocates up front (0: more than 2**64).");
   register_sum_tree(m);
 }
 

@@ -23,8 +23,9 @@ import torch
 
 from fastrl.agents.evaluation import evaluate_policy
 from fastrl.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from fastrl.memory import check_fits, replay_memory_bytes
 
-__all__ = ["AgentBase", "resolve_config", "torch_device"]
+__all__ = ["AgentBase", "resolve_config", "torch_device", "check_run_fits"]
 
 
 def resolve_config(config_cls: type, config: Any, overrides: dict[str, Any]) -> Any:
@@ -49,6 +50,21 @@ def torch_device(device: str, torch_threads: int | None) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for CUDA, which is not available here")
     return dev
+
+
+def check_run_fits(config: Any, runner: Any, nets: list[torch.nn.Module], *, action_shape: tuple[int, ...],
+                   action_dtype: Any, frame_stack: int) -> None:
+    """Refuses, before anything large is allocated, a run whose replay memory (at capacity: it is allocated
+    whole) and networks (with gradients and Adam's moments) exceed the memory available now.
+
+    Raises:
+        fastrl.memory.RunTooLargeError: one line with the figures and the setting to lower (``buffer_size``).
+    """
+    replay = replay_memory_bytes(config.buffer_size, runner.obs_shape, runner.obs_dtype, action_shape, action_dtype,
+                                 config.num_envs, frame_stack, bool(getattr(config, "prioritized", False)))
+    net_bytes = sum(p.numel() * p.element_size() for net in nets for p in net.parameters())
+    check_fits({f"the replay memory of {config.buffer_size} transitions": replay,
+                "networks, gradients and Adam's moments": 3 * net_bytes}, "--buffer-size (buffer_size)")
 
 
 class AgentBase:

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from fastrl.agents.base import AgentBase, resolve_config, torch_device
+from fastrl.agents.base import AgentBase, check_run_fits, resolve_config, torch_device
 from fastrl.agents.config import AgentConfig, require, require_int, require_real
 from fastrl.agents.loop import DeviceMeans, TrainLoop, crossed
 from fastrl.agents.runner import EnvRunner
@@ -233,7 +233,14 @@ class DDPG(AgentBase):
         # graph, which costs a large share of a small network's step); autograd elsewhere.
         self._hand_grad = self.device.type == "cpu" and not cfg.compile and cfg.critic_action_layer == 0
 
-        # Replay memory of float32 actions in action units; n-step returns if asked.
+        # Replay memory of float32 actions in action units; n-step returns if asked. A run that cannot fit in
+        # memory is refused here, before the memory is allocated.
+        try:
+            check_run_fits(cfg, self.runner, [self.actor, self.critic, self.actor_target, self.critic_target],
+                           action_shape=(self.act_dim,), action_dtype=np.float32, frame_stack=1)
+        except MemoryError:
+            self.runner.close()
+            raise
         self.buffer = ReplayBuffer(cfg.buffer_size, self.obs_shape, self.runner.obs_dtype, action_shape=(self.act_dim,),
                                    action_dtype=np.float32, num_envs=cfg.num_envs, n_step=cfg.n_step,
                                    gamma=cfg.gamma, seed=cfg.seed)

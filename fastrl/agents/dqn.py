@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fastrl.agents.base import AgentBase, resolve_config, torch_device
+from fastrl.agents.base import AgentBase, check_run_fits, resolve_config, torch_device
 from fastrl.agents.config import AgentConfig, require, require_int, require_real
 from fastrl.agents.loop import DeviceMeans, TrainLoop, crossed
 from fastrl.agents.runner import EnvRunner
@@ -231,8 +231,15 @@ class DQN(AgentBase):
         self._hand_grad = self.device.type == "cpu" and not cfg.compile and self.q_net.linear_layers is not None
         self._q_target = torch.compile(self.target_net) if cfg.compile else self.target_net
 
-        # Replay memory: n-step returns; Atari frame stacks stored one frame per transition.
+        # Replay memory: n-step returns; Atari frame stacks stored one frame per transition. A run that cannot
+        # fit in memory is refused here, before the memory is allocated.
         frame_stack = self.obs_shape[0] if is_image_shape(self.obs_shape) else 1
+        try:
+            check_run_fits(cfg, self.runner, [self.q_net, self.target_net], action_shape=(), action_dtype=np.int64,
+                           frame_stack=frame_stack)
+        except MemoryError:
+            self.runner.close()
+            raise
         buffer_args = dict(capacity=cfg.buffer_size, obs_shape=self.obs_shape, obs_dtype=self.obs_dtype,
                            action_shape=(), action_dtype=np.int64, num_envs=cfg.num_envs, n_step=cfg.n_step,
                            gamma=cfg.gamma, frame_stack=frame_stack, seed=cfg.seed)
