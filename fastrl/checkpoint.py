@@ -13,6 +13,11 @@ A checkpoint (format version 2) is one file of sections followed by an index::
 It is written to a temporary file in the target directory, fsynced and renamed over the target
 (``os.replace``): a failed or interrupted save leaves the previous checkpoint intact and removes its
 temporary file. Version-1 checkpoints (one torch.save file with the replay memory inside) still load.
+
+**Loading runs no code from the file.** The state is read with ``torch.load(weights_only=True)``: tensors,
+numbers, strings and plain containers, plus numpy arrays and dtypes (rebuilt from their bytes, allowed
+explicitly). Any other pickled object (a class, a function, a ``__reduce__`` payload) is refused with
+``OSError`` before it is constructed, so a checkpoint from a stranger cannot run code.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 __all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint", "Checkpoint", "torch_rng_state",
@@ -38,6 +44,29 @@ _END_MAGIC = b"FASTRL-CKPT-END\x00"
 _VERSION = 2
 _HEAD = struct.Struct("<16sII")   # magic, version, reserved
 _TAIL = struct.Struct("<Q16s")    # index length, end magic
+
+# What numpy arrays, dtypes and scalars (and bytes, in pickle protocol 2) pickle to: data rebuilt from bytes,
+# no code. Everything else that is not a tensor, number, string or plain container is refused by torch's
+# weights_only unpickler.
+_NUMPY_GLOBALS = [bytes, np.ndarray, np.dtype, np._core.multiarray._reconstruct, np._core.multiarray.scalar,
+                  *(getattr(np.dtypes, name) for name in dir(np.dtypes) if name.endswith("DType"))]
+
+
+def _safe_load(source: Any, what: str) -> Any:
+    """``torch.load`` without code execution (see the module docstring); refusals become OSError."""
+    try:
+        with torch.serialization.safe_globals(_NUMPY_GLOBALS):
+            return torch.load(source, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        msg = str(err)
+        refused = next((line.strip() for line in msg.splitlines()
+                        if any(k in line.lower() for k in ("unsupported global", "can only build", "blocked"))), None)
+        if refused is not None:
+            raise OSError(f"{what} holds a pickled object that is not plain data ({refused}); fastrl refuses to "
+                          "load it: loading a checkpoint never runs code from it") from None
+        raise OSError(f"{what} is truncated or not a fastrl checkpoint: {err}") from err
+    except (RuntimeError, EOFError, ValueError) as err:
+        raise OSError(f"{what} is truncated or not a fastrl checkpoint: {err}") from err
 
 
 @dataclass
@@ -115,12 +144,12 @@ def _write_all(f: Any, data: Any) -> None:
 def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Reads a checkpoint written by :func:`save_checkpoint` (or a version-1 one).
 
-    The state section is fastrl's own (it may hold numpy arrays and RNG states), so it is loaded with
-    ``weights_only=False``: load only checkpoints you trust, as with any pickle. The replay memory is not
-    read here: :meth:`Checkpoint.load_replay_into` streams it into a buffer.
+    The state is loaded without running code from the file (see the module docstring). The replay memory
+    is not read here: :meth:`Checkpoint.load_replay_into` streams it into a buffer.
 
     Raises:
-        OSError: ``path`` is missing, truncated or not a fastrl checkpoint.
+        OSError: ``path`` is missing, truncated or not a fastrl checkpoint, or holds pickled objects that
+            are not plain data.
     """
     path = Path(path)
     if not path.is_file():
@@ -149,10 +178,7 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
         if any(o < _HEAD.size or o + n > size - _TAIL.size - index_len for o, n in sections.values()):
             raise OSError(bad)
         blob = os.pread(f.fileno(), nbytes, offset)
-    try:
-        payload = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as err:
-        raise OSError(f"{bad}: {err}") from err
+    payload = _safe_load(io.BytesIO(blob), f"checkpoint path {str(path)!r}")
     if not isinstance(payload, dict):
         raise OSError(bad)
     return Checkpoint(path, kind, payload, sections.get("replay"))
@@ -160,10 +186,7 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
 
 def _read_v1(path: Path) -> Checkpoint:
     """A version-1 checkpoint: one torch.save file with the whole state, replay memory included."""
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as err:
-        raise OSError(f"checkpoint path {str(path)!r} is truncated or not a fastrl checkpoint: {err}") from err
+    blob = _safe_load(path, f"checkpoint path {str(path)!r}")
     if not isinstance(blob, dict) or blob.get("magic") != _MAGIC_V1:
         raise OSError(f"checkpoint path {str(path)!r} is not a fastrl checkpoint")
     if blob.get("version") != 1:

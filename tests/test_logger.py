@@ -81,3 +81,35 @@ def test_checkpoint_with_a_streamed_replay_memory(tmp_path):
     with pytest.raises(ValueError, match="corrupted"):
         load_checkpoint(path, "dqn").load_replay_into(other)
     assert len(other) == 0  # emptied, not half-filled
+
+
+class _Payload:
+    """Pickles to a call of os.system: what a crafted checkpoint would carry."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.target}",))
+
+
+def test_loading_a_checkpoint_runs_no_code_from_it(tmp_path):
+    target = tmp_path / "pwned"
+    path = save_checkpoint(tmp_path / "evil.pt", "dqn", {"w": torch.zeros(2), "evil": _Payload(target)})
+    with pytest.raises(OSError, match="runs code|not plain data"):
+        load_checkpoint(path, "dqn")
+    assert not target.exists()
+    # the same in the first (single torch.save) format
+    torch.save({"magic": "fastrl-checkpoint", "version": 1, "kind": "dqn", "payload": {"x": _Payload(target)}},
+               tmp_path / "evil_v1.pt")
+    with pytest.raises(OSError, match="not plain data"):
+        load_checkpoint(tmp_path / "evil_v1.pt", "dqn")
+    assert not target.exists()
+    # plain data, numpy arrays included, loads
+    import numpy as np
+
+    ok = save_checkpoint(tmp_path / "ok.pt", "dqn", {"a": np.arange(3), "s": np.float64(2.5), "t": (1, "x")})
+    got = load_checkpoint(ok, "dqn").payload
+    assert np.array_equal(got["a"], np.arange(3)) and got["s"] == 2.5 and got["t"] == (1, "x")
