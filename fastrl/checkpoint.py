@@ -10,9 +10,8 @@ A checkpoint (format version 2) is one file of sections followed by an index::
     index:            JSON {"kind", "sections": [{"name", "offset", "bytes"}]}, its length (uint64) and the
                       end magic (16 bytes)
 
-It is written to a temporary file in the target directory, fsynced and renamed over the target
-(``os.replace``): a failed or interrupted save leaves the previous checkpoint intact and removes its
-temporary file. Version-1 checkpoints (one torch.save file with the replay memory inside) still load.
+It is written atomically (:func:`fastrl.fileio.atomic_write`): a failed or interrupted save leaves the previous
+checkpoint intact. Version-1 checkpoints (one torch.save file with the replay memory inside) still load.
 
 **Loading runs no code from the file.** The state is read with ``torch.load(weights_only=True)``: tensors,
 numbers, strings and plain containers, plus numpy arrays and dtypes (rebuilt from their bytes, allowed
@@ -27,13 +26,14 @@ import json
 import os
 import pickle
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from fastrl.fileio import atomic_write
 
 __all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint", "Checkpoint", "torch_rng_state",
            "set_torch_rng_state"]
@@ -104,33 +104,22 @@ def save_checkpoint(path: str | os.PathLike, kind: str, payload: dict[str, Any],
             ``path`` is then unchanged and no temporary file is left.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = io.BytesIO()
     torch.save(payload, state)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb", buffering=0) as f:
-            _write_all(f, _HEAD.pack(_MAGIC, _VERSION, 0))
-            sections = [{"name": "state", "offset": f.tell(), "bytes": state.getbuffer().nbytes}]
-            _write_all(f, state.getbuffer())
-            del state
-            if replay is not None:
-                start = f.tell()
-                replay.write_to(f)
-                end = os.lseek(f.fileno(), 0, os.SEEK_CUR)
-                sections.append({"name": "replay", "offset": start, "bytes": end - start})
-                f.seek(end)
-            index = json.dumps({"kind": kind, "sections": sections}).encode()
-            _write_all(f, index)
-            _write_all(f, _TAIL.pack(len(index), _END_MAGIC))
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_write(path) as tmp, open(tmp, "wb", buffering=0) as f:
+        _write_all(f, _HEAD.pack(_MAGIC, _VERSION, 0))
+        sections = [{"name": "state", "offset": f.tell(), "bytes": state.getbuffer().nbytes}]
+        _write_all(f, state.getbuffer())
+        del state
+        if replay is not None:
+            start = f.tell()
+            replay.write_to(f)
+            end = os.lseek(f.fileno(), 0, os.SEEK_CUR)
+            sections.append({"name": "replay", "offset": start, "bytes": end - start})
+            f.seek(end)
+        index = json.dumps({"kind": kind, "sections": sections}).encode()
+        _write_all(f, index)
+        _write_all(f, _TAIL.pack(len(index), _END_MAGIC))
     return path
 
 

@@ -16,6 +16,8 @@ import os
 import time
 from pathlib import Path
 
+from fastrl.fileio import atomic_write
+
 __all__ = ["Logger", "read_metrics"]
 
 CSV_NAME = "metrics.csv"
@@ -37,12 +39,10 @@ class Logger:
         self.csv_path = self.run_dir / CSV_NAME
         if resume_step is not None and self.csv_path.exists():
             rows = [r for r in read_metrics(self.csv_path) if r[0] <= resume_step]
-            tmp = self.csv_path.with_suffix(".csv.tmp")
-            with open(tmp, "w", newline="") as f:
+            with atomic_write(self.csv_path) as tmp, open(tmp, "w", newline="") as f:
                 w = csv.writer(f)
                 w.writerow(_FIELDS)
                 w.writerows((s, t, repr(v), repr(wt)) for s, t, v, wt in rows)
-            os.replace(tmp, self.csv_path)
         new_file = not self.csv_path.exists()
         self._csv_file = open(self.csv_path, "a", newline="")  # noqa: SIM115 (closed in close())
         self._csv = csv.writer(self._csv_file)

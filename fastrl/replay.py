@@ -38,13 +38,13 @@ import math
 import numbers
 import os
 import struct
-import tempfile
 import zlib
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from fastrl import _core
+from fastrl.fileio import atomic_write
 
 __all__ = ["Batch", "ReplayBuffer", "PrioritizedReplayBuffer"]
 
@@ -314,18 +314,8 @@ class ReplayBuffer(_core._ReplayCore):
         Raises:
             OSError: the file cannot be written (a full disk included).
         """
-        path = os.fspath(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                                   dir=os.path.dirname(os.path.abspath(path)))
-        try:
-            with os.fdopen(fd, "wb", buffering=0) as f:
-                self.write_to(f)
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        with atomic_write(path) as tmp, open(tmp, "wb", buffering=0) as f:
+            self.write_to(f)
 
     def write_to(self, f: Any) -> None:
         """Streams the buffer in :meth:`save`'s format to ``f``, an unbuffered binary file open for writing,
