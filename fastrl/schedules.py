@@ -6,9 +6,10 @@ counter gets the same values.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-__all__ = ["LinearSchedule", "ConstantSchedule"]
+__all__ = ["LinearSchedule", "ExponentialSchedule", "ConstantSchedule"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,21 @@ class LinearSchedule:
             return float(self.end)
         frac = min(max(float(t), 0.0) / self.duration, 1.0)
         return float(self.start + (self.end - self.start) * frac)
+
+
+@dataclass(frozen=True)
+class ExponentialSchedule:
+    """``value(t) = end + (start - end) * exp(-t / scale)``: from ``start`` towards ``end``, the gap shrinking
+    by a factor e every ``scale`` steps (``scale <= 0``: ``end`` from the first step)."""
+
+    start: float
+    end: float
+    scale: float
+
+    def __call__(self, t: int | float) -> float:
+        if self.scale <= 0:
+            return float(self.end)
+        return float(self.end + (self.start - self.end) * math.exp(-max(float(t), 0.0) / self.scale))
 
 
 @dataclass(frozen=True)

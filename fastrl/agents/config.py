@@ -34,9 +34,17 @@ class AgentConfig:
         if not isinstance(env_id, str) or not env_id:
             raise ValueError(f"env_id must be a non-empty str, got {env_id!r}")
         preset = self.preset_values()
+        # A named preset made for one task brings its env_id, unless another task than the default was given.
+        default_env = next(f.default for f in dataclasses.fields(self) if f.name == "env_id")  # type: ignore[arg-type]
+        if "env_id" in preset and env_id == default_env:
+            self.env_id = preset["env_id"]  # type: ignore[attr-defined]
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             if getattr(self, f.name) is None:
                 setattr(self, f.name, preset.get(f.name, self.DEFAULTS.get(f.name)))
+        for name in _float_fields(type(self)):
+            value = getattr(self, name)
+            if isinstance(value, str) and value in ("inf", "-inf"):  # how to_dict writes them (strict JSON)
+                setattr(self, name, float(value))
         for name in _tuple_fields(type(self)):
             value = getattr(self, name)
             if value is not None:
@@ -67,11 +75,15 @@ class AgentConfig:
         """Checks the resolved fields; raises ``ValueError`` naming the first bad one."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The resolved settings as plain JSON-friendly values; ``type(config)(**d)`` rebuilds the config."""
+        """The resolved settings as strict-JSON values (tuples as lists, infinities as ``"inf"``);
+        ``type(config)(**d)`` rebuilds the config."""
         d = dataclasses.asdict(self)  # type: ignore[call-overload]
         for name in _tuple_fields(type(self)):
             if d[name] is not None:
                 d[name] = list(d[name])
+        for name in _float_fields(type(self)):
+            if isinstance(d[name], float) and math.isinf(d[name]):
+                d[name] = "inf" if d[name] > 0 else "-inf"  # strict JSON has no Infinity
         return d
 
     @classmethod
@@ -82,6 +94,12 @@ class AgentConfig:
         if unknown:
             raise ValueError(f"unknown {cls.__name__} fields {unknown}")
         return cls(**values)
+
+
+def _float_fields(cls: type) -> list[str]:
+    """Names of the fields annotated as a float (possibly Optional)."""
+    hints = typing.get_type_hints(cls)
+    return [f.name for f in dataclasses.fields(cls) if float in (typing.get_args(hints[f.name]) or (hints[f.name],))]
 
 
 def _tuple_fields(cls: type) -> list[str]:

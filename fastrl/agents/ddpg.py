@@ -69,7 +69,7 @@ _DEFAULTS: dict[str, Any] = dict(
     learning_starts=100, batch_size=256, tau=0.005, gamma=0.99, train_freq=1, gradient_steps=1,
     action_noise="normal", action_noise_sigma=0.1, ou_theta=0.15, ou_dt=1e-2, hidden_sizes=(400, 300),
     critic_action_layer=0, n_step=1, max_grad_norm=math.inf, torch_threads=1, compile=False, log_interval=1000,
-    save_replay=True,
+    save_replay=True, stop_window=10,
 )
 
 
@@ -143,6 +143,10 @@ class DDPGConfig(AgentConfig):
     """env steps between logged losses and steps/s."""
     save_replay: bool | None = None
     """write the replay memory into checkpoints (exact resume); without it a resumed run refills the memory."""
+    stop_mean_return: float | None = None
+    """stop training once the mean return of the last ``stop_window`` episodes reaches this (None: never)."""
+    stop_window: int | None = None
+    """episodes averaged by ``stop_mean_return`` (at most 100)."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """extra keyword arguments for ``fastrl.make_vec`` (e.g. ``max_episode_steps``)."""
 
@@ -170,6 +174,9 @@ class DDPGConfig(AgentConfig):
         require_real(self, "max_grad_norm", 0, low_open=True)
         require_int(self, "torch_threads", 0)
         require(self, "env_kwargs", isinstance(self.env_kwargs, dict), "a dict")
+        require_real(self, "stop_mean_return", optional=True)
+        require_int(self, "stop_window", 1)
+        require(self, "stop_window", self.stop_window <= 100, "at most 100")
 
 
 class DDPG(AgentBase):
@@ -353,7 +360,7 @@ class DDPG(AgentBase):
         cfg = self.config
         with TrainLoop(self, steps, log_interval=cfg.log_interval, logger=logger, progress=progress,
                        callback=callback, callback_interval=callback_interval) as loop:
-            while self.global_step < loop.end:
+            while loop.running:
                 prev = self.global_step
                 t = self.runner.step(self._explore(self.runner.obs))
                 # next_obs is the true final observation where an episode ended: truncations bootstrap from it.

@@ -40,7 +40,7 @@ from fastrl.losses import huber_td_backward
 from fastrl.nets import QNetwork, is_image_shape, q_network
 from fastrl.optim import FlatAdam, flatten_parameters
 from fastrl.replay import PrioritizedReplayBuffer, ReplayBuffer
-from fastrl.schedules import LinearSchedule
+from fastrl.schedules import ExponentialSchedule, LinearSchedule
 
 __all__ = ["DQNConfig", "DQN", "PRESETS"]
 
@@ -70,6 +70,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         exploration_fraction=0.1, exploration_initial_eps=1.0, exploration_final_eps=0.01,
         max_grad_norm=10.0, double=True, clip_rewards=True, log_interval=10_000,
     ),
+    # A compact Pong recipe, run until the mean of the last 10 games reaches 19: replay of 100K, batch 32, Adam
+    # 1e-4, gamma 0.99, Huber loss, 10K steps before learning, one gradient step per env step, a target copy
+    # every 1000 updates, epsilon from 1 towards 0.01 decaying exponentially with a scale of 30K steps, at
+    # most 1M steps; plain DQN, no gradient clipping. (Recipes of this kind often feed single frames; this one
+    # keeps the standard stack of 4.)
+    "pong-100k": dict(
+        env_id="PongNoFrameskip-v4", total_steps=1_000_000, buffer_size=100_000, batch_size=32, learning_rate=1e-4,
+        gamma=0.99, learning_starts=10_000, train_freq=1, gradient_steps=1, target_update_interval=1000, tau=1.0,
+        exploration_schedule="exponential", exploration_initial_eps=1.0, exploration_final_eps=0.01,
+        exploration_decay_steps=30_000, double=False, n_step=1, max_grad_norm=float("inf"), clip_rewards=True,
+        stop_mean_return=19.0, stop_window=10, log_interval=10_000,
+    ),
 }
 
 
@@ -80,7 +92,8 @@ _DEFAULTS: dict[str, Any] = dict(
     exploration_fraction=0.1, exploration_initial_eps=1.0, exploration_final_eps=0.05, max_grad_norm=10.0,
     hidden_sizes=(256, 256), n_step=1, double=False, dueling=False, prioritized=False, prioritized_alpha=0.6,
     prioritized_beta=0.4, prioritized_eps=1e-6, torch_threads=None, compile=False, clip_rewards=False,
-    log_interval=1000, save_replay=True,
+    log_interval=1000, save_replay=True, exploration_schedule="linear", exploration_decay_steps=30_000,
+    stop_window=10,
 )
 
 
@@ -95,6 +108,8 @@ class DQNConfig(AgentConfig):
 
     env_id: str = "CartPole-v1"
     """gymnasium id of the task, made with ``fastrl.make_vec``."""
+    preset: str | None = None
+    """named preset to start from instead of the env's (``"pong-100k"``: a compact Pong recipe, see PRESETS)."""
     total_steps: int | None = None
     """planned length of the run in env steps: the CLI's budget; schedule fractions refer to it."""
     seed: int = 0
@@ -129,6 +144,11 @@ class DQNConfig(AgentConfig):
     """epsilon at step 0."""
     exploration_final_eps: float | None = None
     """epsilon after the exploration phase."""
+    exploration_schedule: str | None = None
+    """"linear" (over ``exploration_fraction``) or "exponential" (the gap to the final epsilon shrinks by e
+    every ``exploration_decay_steps``)."""
+    exploration_decay_steps: int | None = None
+    """the exponential schedule's scale in env steps."""
     max_grad_norm: float | None = None
     """clip the global gradient norm to this (``inf``: no clipping)."""
     hidden_sizes: tuple[int, ...] | None = None
@@ -158,6 +178,10 @@ class DQNConfig(AgentConfig):
     """env steps between logged losses, epsilon and steps/s."""
     save_replay: bool | None = None
     """write the replay memory into checkpoints (exact resume); without it a resumed run refills the memory."""
+    stop_mean_return: float | None = None
+    """stop training once the mean return of the last ``stop_window`` episodes reaches this (None: never)."""
+    stop_window: int | None = None
+    """episodes averaged by ``stop_mean_return`` (at most 100)."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """extra keyword arguments for ``fastrl.make_vec`` (e.g. ``max_episode_steps``)."""
 
@@ -180,6 +204,12 @@ class DQNConfig(AgentConfig):
         require_real(self, "prioritized_eps", 0, low_open=True)
         require_int(self, "torch_threads", 0, optional=True)
         require(self, "env_kwargs", isinstance(self.env_kwargs, dict), "a dict")
+        require(self, "exploration_schedule", self.exploration_schedule in ("linear", "exponential"),
+                '"linear" or "exponential"')
+        require_int(self, "exploration_decay_steps", 1)
+        require_real(self, "stop_mean_return", optional=True)
+        require_int(self, "stop_window", 1)
+        require(self, "stop_window", self.stop_window <= 100, "at most 100")
 
 
 
@@ -250,8 +280,12 @@ class DQN(AgentBase):
             self.buffer = ReplayBuffer(**buffer_args)
 
         # Schedules are functions of the step counter, so they need no saved state.
-        self.epsilon = LinearSchedule(cfg.exploration_initial_eps, cfg.exploration_final_eps,
-                                      cfg.exploration_fraction * cfg.total_steps)
+        if cfg.exploration_schedule == "exponential":
+            self.epsilon = ExponentialSchedule(cfg.exploration_initial_eps, cfg.exploration_final_eps,
+                                               cfg.exploration_decay_steps)
+        else:
+            self.epsilon = LinearSchedule(cfg.exploration_initial_eps, cfg.exploration_final_eps,
+                                          cfg.exploration_fraction * cfg.total_steps)
         self.beta = LinearSchedule(cfg.prioritized_beta, 1.0, cfg.total_steps)
         lr_end = cfg.learning_rate if cfg.learning_rate_final is None else cfg.learning_rate_final
         self.lr = LinearSchedule(cfg.learning_rate, lr_end, cfg.total_steps)
@@ -415,7 +449,7 @@ class DQN(AgentBase):
         cfg = self.config
         with TrainLoop(self, steps, log_interval=cfg.log_interval, logger=logger, progress=progress,
                        callback=callback, callback_interval=callback_interval) as loop:
-            while self.global_step < loop.end:
+            while loop.running:
                 prev = self.global_step
                 actions = self._explore(self.runner.obs, self.epsilon(prev))
                 t = self.runner.step(actions)

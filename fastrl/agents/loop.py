@@ -2,10 +2,11 @@
 
 :class:`TrainLoop` holds the step budget of one ``train`` call, the progress bar, the logging of finished
 episodes and of each log interval's metrics with steps per second, and the periodic callback (checkpoints).
-An agent's ``train`` reads::
+It also applies the stopping rule of configs that have one (``stop_mean_return``, ``stop_window``: stop once
+the mean return of the last episodes reaches a bar). An agent's ``train`` reads::
 
     with TrainLoop(self, steps, log_interval=cfg.log_interval, logger=logger, ...) as loop:
-        while self.global_step < loop.end:
+        while loop.running:
             prev = self.global_step
             ... act, step the runner, store, learn ...
             self.global_step = prev + num_envs
@@ -133,6 +134,15 @@ class TrainLoop:
             self._bar = tqdm(total=int(steps), unit="step", dynamic_ncols=True, smoothing=0.1)
         self._bar_pending = 0
         self._last_step, self._last_time = agent.global_step, time.perf_counter()
+        # The stopping rule: the mean return of the last `stop_window` episodes reaches `stop_mean_return`.
+        self.stop_mean_return = getattr(agent.config, "stop_mean_return", None)
+        self.stop_window = int(getattr(agent.config, "stop_window", None) or 10)
+        self.stopped = False
+
+    @property
+    def running(self) -> bool:
+        """Whether the loop goes on: steps left in the budget and the stopping rule not met."""
+        return self.agent.global_step < self.end and not self.stopped
 
     def __enter__(self) -> TrainLoop:
         return self
@@ -167,6 +177,12 @@ class TrainLoop:
             self._bar_pending = 0
         if self.callback is not None and self.callback_interval > 0 and crossed(prev, step, self.callback_interval):
             self.callback(agent)
+        if episodes and self.stop_mean_return is not None:
+            recent = list(agent.runner.recent_returns)[-self.stop_window:]
+            if len(recent) == self.stop_window and float(np.mean(recent)) >= self.stop_mean_return:
+                self.stopped = True
+                if logger is not None:
+                    logger.log("charts/stop_mean_return_reached", float(np.mean(recent)), step)
 
     def _refresh_bar(self, step: int) -> None:
         assert self._bar is not None

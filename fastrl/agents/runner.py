@@ -71,7 +71,7 @@ class EnvRunner:
     """
 
     def __init__(self, env_id: str, num_envs: int, seed: int, env_kwargs: dict[str, Any] | None = None, *,
-                 recent: int = 20) -> None:
+                 recent: int = 100) -> None:
         self.env_id = env_id
         self.num_envs = n = int(num_envs)
         self.seed = int(seed)
