@@ -29,3 +29,27 @@ def test_pong_smoke(tmp_path):
     resumed.train(200)
     for x, y in zip(agent.q_net.parameters(), resumed.q_net.parameters(), strict=True):
         assert torch.equal(x, y)
+
+
+def test_runner_counts_whole_games_and_treats_the_step_limit_as_truncation():
+    # Breakout with episodic life: a lost life terminates the learning episode while the game goes on; a game
+    # over terminates it too; the step limit truncates it. Logged episodes are whole games (or truncated ones).
+    from fastrl.agents.runner import EnvRunner
+
+    runner = EnvRunner("ALE/Breakout-v5", 2, seed=3, env_kwargs={"max_episode_steps": 120, "episodic_life": True})
+    rng = np.random.default_rng(0)
+    life_losses = game_ends = truncations = 0
+    logged = []
+    for _ in range(700):
+        t = runner.step(rng.integers(0, 4, 2))
+        lives = t.infos["lives"]
+        assert not (t.terminated & t.truncated).any()
+        life_losses += int((t.terminated & (lives > 0)).sum())
+        game_ends += int((t.terminated & (lives == 0)).sum())
+        truncations += int(t.truncated.sum())
+        logged += t.episodes
+    assert life_losses > 0 and truncations > 0
+    # every game over and every truncation ends a logged game; a lost life does not
+    assert runner.num_episodes == len(logged) == game_ends + truncations
+    assert all(length <= 120 for _, length in logged)
+    runner.close()

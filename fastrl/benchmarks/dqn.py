@@ -25,9 +25,10 @@ def run_fastrl(steps: int, seed: int, threads: int) -> dict[str, float]:
     """Trains fastrl's DQN with the zoo settings; returns wall time, steps/s, updates and greedy return."""
     from fastrl.agents import DQN, DQNConfig
 
+    # learning_rate_final = learning_rate: a constant rate, as SB3's (the CartPole preset decays it to 0)
     cfg = DQNConfig(env_id="CartPole-v1", seed=seed, total_steps=steps, hidden_sizes=(256, 256), double=False,
                     dueling=False, n_step=1, prioritized=False, max_grad_norm=10.0, exploration_initial_eps=1.0,
-                    tau=1.0, torch_threads=threads, **ZOO)
+                    tau=1.0, torch_threads=threads, learning_rate_final=ZOO["learning_rate"], **ZOO)
     agent = DQN(cfg)
     start = time.perf_counter()
     agent.train(steps)
