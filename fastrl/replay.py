@@ -297,6 +297,17 @@ class ReplayBuffer(_core._ReplayCore):
         self._set_state({k: v for k, v in state.items() if k not in ("config", "format_version")})
 
     @property
+    def nbytes(self) -> int:
+        """Bytes this buffer allocated up front for its capacity (the ring, the per-env heads, the sum tree):
+        the figure it checked against the machine's memory when it was made, and the one
+        :func:`fastrl.memory.replay_memory_bytes` computes before a buffer exists (the same function)."""
+        from fastrl.memory import replay_memory_bytes
+
+        c = self._config
+        return replay_memory_bytes(c["capacity"], tuple(c["obs_shape"]), c["obs_dtype"], tuple(c["action_shape"]),
+                                   c["action_dtype"], c["num_envs"], c["frame_stack"], c["prioritized"])
+
+    @property
     def nbytes_held(self) -> int:
         """Bytes of the stored data (slots that hold a transition: metadata, frames, actions, priorities):
         about what :meth:`save` writes and what loading it allocates beyond the empty buffer."""

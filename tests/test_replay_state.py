@@ -294,3 +294,12 @@ def test_saving_costs_little_memory_beyond_what_is_held(tmp_path):
     extra_mb, file_mb = (int(x) for x in out.stdout.split())
     assert file_mb < 12   # 1.2K frames of 7 KB: 8.5 MB, not the 706 MB of 100K slots
     assert extra_mb < 40  # a few chunk buffers, not a copy of the ring
+
+
+def test_nbytes_is_the_one_figure_the_agents_plan_with():
+    from fastrl.memory import replay_memory_bytes
+
+    buf = fastrl.PrioritizedReplayBuffer(1000, (4, 10, 10), np.uint8, num_envs=3, frame_stack=4, seed=0)
+    assert buf.nbytes == replay_memory_bytes(1000, (4, 10, 10), np.uint8, (), np.int64, 3, 4, True)
+    assert 1000 * 100 < buf.nbytes < 1000 * (100 + 200) + 3 * 400
+    assert buf.nbytes_held == 0

@@ -10,6 +10,7 @@ import pytest
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
+import fastrl
 from fastrl.vector.native import NATIVE_IDS, NativeVectorEnv
 
 MODES = [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP, AutoresetMode.DISABLED]
@@ -540,3 +541,43 @@ def test_bad_reset_arguments() -> None:
     with pytest.raises(ValueError, match="unknown reset option"):
         env.reset(options={"x_init": 1.0})
     env.reset()
+
+
+def test_stepping_while_another_thread_reads_spaces_and_attributes():
+    # One thread steps (the GIL released in C++), another reads what a vector env exposes; the run equals a
+    # run with no reader.
+    import threading
+
+    def run(with_reader):
+        env = fastrl.make_vec("CartPole-v1", 64, seed=0, num_threads=2)
+        env.reset(seed=0)
+        stop, reads, errors = threading.Event(), [0], []
+
+        def reader():
+            try:
+                while not stop.is_set():
+                    assert env.single_observation_space.shape == (4,) and env.num_envs == 64
+                    assert env.action_space.shape == (64,) and env.num_threads == 2
+                    reads[0] += 1
+            except BaseException as err:  # noqa: BLE001 (reported to the main thread)
+                errors.append(err)
+
+        th = threading.Thread(target=reader)
+        if with_reader:
+            th.start()
+        rng = np.random.default_rng(1)
+        out = []
+        for _ in range(3000):
+            obs, r, te, tr, _ = env.step(rng.integers(0, 2, 64))
+            out.append(obs.sum())
+        stop.set()
+        if with_reader:
+            th.join()
+        env.close()
+        assert not errors, errors
+        return np.array(out), reads[0]
+
+    alone, _ = run(False)
+    shared, reads = run(True)
+    np.testing.assert_array_equal(alone, shared)
+    assert reads > 0
