@@ -242,3 +242,20 @@ def test_a_run_too_large_is_one_line_and_leaves_no_run_directory(tmp_path, capsy
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--buffer-size" in err and "267 MB" in err
     assert not (tmp_path / "big").exists()
+
+
+def test_a2c_end_to_end(tmp_path, capsys):
+    small = ["--env", "CartPole-v1", "--hidden-sizes", "16", "--num-envs", "4", "--log-interval", "100",
+             "--no-progress", "--no-tensorboard", "--seed", "5", "--runs-dir", str(tmp_path), "--eval-episodes", "0",
+             "--total-steps", "800"]
+    assert main(["train", "a2c", *small, "--name", "straight"]) == 0
+    assert main(["train", "a2c", *small, "--steps", "400", "--name", "split"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "split"), "--no-progress", "--eval-episodes", "0",
+                 "--no-tensorboard"]) == 0
+    assert "note:" not in capsys.readouterr().err  # no replay memory to miss
+    a, b = (agent_classes("a2c")[0].load(tmp_path / n / "checkpoints" / "last.pt") for n in ("straight", "split"))
+    assert a.global_step == b.global_step == 800
+    for x, y in zip(a.net.parameters(), b.net.parameters(), strict=True):
+        assert torch.equal(x, y)
+    assert _rows(tmp_path / "split") == _rows(tmp_path / "straight")
+    assert main(["eval", str(tmp_path / "split"), "--episodes", "2"]) == 0

@@ -50,3 +50,24 @@ class MultiDiscreteEnv(gym.Env):
 
 
 gym.register("FastrlTestMultiDiscrete-v0", entry_point=MultiDiscreteEnv)
+
+
+class DiscreteCountEnv(gym.Env):
+    """obs = [t, episode id]; reward 1; Discrete(2) actions; never terminates (the registration's time limit
+    truncates it): a truncation's next observation is [limit, id], a reset's is [0, new id]."""
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        self.episode = float(self.np_random.integers(1, 10**6))
+        return np.array([0, self.episode], np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.array([self.t, self.episode], np.float32), 1.0, False, False, {}
+
+
+gym.register("FastrlTestDiscreteCount-v0", entry_point=DiscreteCountEnv, max_episode_steps=4)

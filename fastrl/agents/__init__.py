@@ -4,6 +4,8 @@
   prioritized-replay options.
 - :class:`DDPG` / :class:`DDPGConfig` (``fastrl.agents.ddpg``) and :class:`TD3` / :class:`TD3Config`
   (``fastrl.agents.td3``): deterministic actor-critic agents for Box action spaces.
+- :class:`A2C` / :class:`A2CConfig` (``fastrl.agents.a2c``): synchronous advantage actor-critic on a batch of
+  envs (Discrete actions).
 
 The pieces they share are small modules the agents call: :mod:`fastrl.agents.config` (presets, defaults,
 validation), :mod:`fastrl.agents.runner` (the envs, episode seeds and the action log for exact resume),
@@ -19,12 +21,13 @@ import os
 from importlib import import_module
 from typing import Any, NamedTuple
 
+from fastrl.agents.a2c import A2C, A2CConfig
 from fastrl.agents.ddpg import DDPG, DDPGConfig
 from fastrl.agents.dqn import DQN, DQNConfig
 from fastrl.agents.td3 import TD3, TD3Config
 
-__all__ = ["DQN", "DQNConfig", "DDPG", "DDPGConfig", "TD3", "TD3Config", "REGISTRY", "AgentEntry",
-           "agent_classes", "load_agent"]
+__all__ = ["DQN", "DQNConfig", "DDPG", "DDPGConfig", "TD3", "TD3Config", "A2C", "A2CConfig", "REGISTRY",
+           "AgentEntry", "agent_classes", "load_agent"]
 
 
 class AgentEntry(NamedTuple):
@@ -45,6 +48,8 @@ REGISTRY: dict[str, AgentEntry] = {
                       "DQN with Double, dueling, n-step and prioritized-replay options (Discrete actions)"),
     "ddpg": AgentEntry("fastrl.agents.ddpg", "DDPG", "DDPGConfig",
                        "DDPG: deterministic actor-critic with Gaussian or OU exploration (Box actions)"),
+    "a2c": AgentEntry("fastrl.agents.a2c", "A2C", "A2CConfig",
+                      "A2C: synchronous advantage actor-critic on a batch of envs (Discrete actions)"),
     "td3": AgentEntry("fastrl.agents.td3", "TD3", "TD3Config",
                       "TD3: DDPG with clipped double Q, target smoothing and delayed actor updates (Box actions)"),
 }

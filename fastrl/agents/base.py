@@ -100,7 +100,7 @@ class AgentBase:
         """Writes a checkpoint atomically (temporary file, then rename); returns its path. The replay memory
         is streamed into it when ``config.save_replay`` is true (the default): the file and the memory the
         save costs grow with what the memory holds, not with its capacity."""
-        replay = self.buffer if self.config.save_replay else None  # type: ignore[attr-defined]
+        replay = getattr(self, "buffer", None) if self.config.save_replay else None  # type: ignore[attr-defined]
         return save_checkpoint(path, self.KIND, self.state_dict(include_replay=False),  # type: ignore[attr-defined]
                                replay=replay)
 
@@ -130,7 +130,7 @@ class AgentBase:
         if device is not None:
             config["device"] = device
         config.update(overrides)
-        if inference_only:
+        if inference_only and "buffer_size" in config:  # a replay memory is not needed to act
             config["buffer_size"] = config["batch_size"]
         agent = cls(cls.CONFIG.from_dict(config))  # type: ignore[call-arg, attr-defined]
         if inference_only:
@@ -138,7 +138,7 @@ class AgentBase:
             agent.global_step = int(state["counters"]["global_step"])
             return agent
         agent.load_state_dict(state)
-        if "buffer" not in state:
+        if "buffer" not in state and getattr(agent, "buffer", None) is not None:
             if ckpt.replay is not None:
                 ckpt.load_replay_into(agent.buffer)
             else:
