@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["flatten_parameters", "FlatAdam"]
+__all__ = ["flatten_parameters", "FlatAdam", "FlatRMSprop"]
 
 
 def flatten_parameters(module: nn.Module) -> torch.Tensor:
@@ -196,3 +196,55 @@ class FlatAdam:
         for name in ("exp_avg", "exp_avg_sq"):
             flat[name] = torch.cat([per_param[i][name].detach().cpu().reshape(-1) for i in ids])
         return flat
+
+
+class FlatRMSprop(FlatAdam):
+    """RMSprop (Tieleman and Hinton, 2012) over a module's flattened parameters, with FlatAdam's flat
+    gradient, ``zero_grad``, ``clip_grad_norm_`` and checks. For flat parameters ``theta`` and gradient ``g``::
+
+        v = alpha * v + (1 - alpha) * g**2
+        theta -= lr * g / (sqrt(v) + eps)          (torch.optim.RMSprop, SB3's A2C; the default)
+        theta -= lr * g / sqrt(v + eps)            (eps_inside_sqrt=True: the A3C paper's and PFRL's form)
+
+    With the default form it computes what ``torch.optim.RMSprop`` (no momentum, not centered, no weight
+    decay) computes, bit for bit: the same element-wise operations on one tensor instead of one per parameter.
+    """
+
+    def __init__(self, module: nn.Module, lr: float, alpha: float = 0.99, eps: float = 1e-8,
+                 eps_inside_sqrt: bool = False) -> None:
+        if not 0 <= alpha < 1:
+            raise ValueError(f"alpha must be in [0, 1), got {alpha!r}")
+        super().__init__(module, lr=lr, eps=eps)
+        self.alpha = float(alpha)
+        self.eps_inside_sqrt = bool(eps_inside_sqrt)
+        self.square_avg = self.exp_avg_sq  # the flat running mean of squared gradients
+        del self.exp_avg
+
+    def step(self) -> None:
+        """One RMSprop step on the flat parameters from the flat gradient."""
+        if self._checks % 64 == 0:
+            self._check_views()
+        self._checks += 1
+        g = self.grad
+        self.square_avg.mul_(self.alpha).addcmul_(g, g, value=1 - self.alpha)
+        if self.eps_inside_sqrt:
+            avg = self.square_avg.add(self.eps).sqrt_()
+        else:
+            avg = self.square_avg.sqrt().add_(self.eps)
+        self.params.addcdiv_(g, avg, value=-self.lr)
+        self.step_count += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        """Hyperparameters, step count and the running mean of squared gradients (a CPU copy)."""
+        return {"lr": self.lr, "alpha": self.alpha, "eps": self.eps, "eps_inside_sqrt": self.eps_inside_sqrt,
+                "step": int(self.step_count.item()), "square_avg": self.square_avg.detach().cpu().clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores :meth:`state_dict`'s output (ValueError if it was saved for another network)."""
+        if tuple(state["square_avg"].shape) != tuple(self.params.shape):
+            raise ValueError(f"state square_avg has shape {tuple(state['square_avg'].shape)}, expected "
+                             f"{tuple(self.params.shape)}: saved for another network")
+        self.lr, self.alpha, self.eps = float(state["lr"]), float(state["alpha"]), float(state["eps"])
+        self.eps_inside_sqrt = bool(state["eps_inside_sqrt"])
+        self.step_count.fill_(float(state["step"]))
+        self.square_avg.copy_(state["square_avg"])

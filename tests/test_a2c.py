@@ -78,3 +78,20 @@ def test_learns_cartpole():
     agent = A2C(env_id="CartPole-v1", seed=0, total_steps=80_000)
     agent.train()
     assert agent.evaluate(10).mean() > 60
+
+
+@pytest.mark.parametrize("ent_coef", [0.0, 0.01])
+def test_hand_written_gradient_equals_autograd(ent_coef):
+    hand = _small(seed=6, ent_coef=ent_coef)
+    auto = _small(seed=6, ent_coef=ent_coef)
+    auto._hand_grad = False
+    assert hand._hand_grad
+    rng = np.random.default_rng(0)
+    T, N = 5, 4
+    args = (rng.normal(size=(T, N, 4)).astype(np.float32), rng.integers(0, 2, (T, N)), rng.normal(size=(T, N)),
+            rng.normal(size=(T, N, 4)).astype(np.float32), rng.random((T, N)) < 0.2, rng.random((T, N)) < 0.2)
+    hand.config.max_grad_norm = auto.config.max_grad_norm = float("inf")  # compare raw gradients
+    hand._update(*args)
+    auto._update(*args)
+    torch.testing.assert_close(hand.optimizer.grad, auto.optimizer.grad, rtol=1e-5, atol=1e-7)
+    assert hand.optimizer.grad.abs().sum() > 0

@@ -165,3 +165,36 @@ def test_loads_a_torch_adam_state_dict():
         assert torch.equal(p, q)
     with pytest.raises(ValueError, match="parameters"):
         FlatAdam(q_network((4,), 2, (16,)), lr=1.0).load_state_dict(ref_opt.state_dict())
+
+
+def test_flat_rmsprop_is_torch_rmsprop_bit_for_bit():
+    from fastrl.optim import FlatRMSprop
+
+    torch.manual_seed(0)
+    ours = q_network((4,), 3, (32, 32))
+    ref = copy.deepcopy(ours)
+    opt = FlatRMSprop(ours, lr=7e-4, alpha=0.99, eps=1e-5)
+    ref_opt = torch.optim.RMSprop(ref.parameters(), lr=7e-4, alpha=0.99, eps=1e-5)
+    for _ in range(100):
+        x, target = torch.randn(16, 4), torch.randn(16, 3) * 10
+        opt.zero_grad()
+        _regression_step(ours, x, target).backward()
+        opt.step()
+        ref_opt.zero_grad()
+        _regression_step(ref, x, target).backward()
+        ref_opt.step()
+    for p, q in zip(ours.parameters(), ref.parameters(), strict=True):
+        assert torch.equal(p, q)
+    state = opt.state_dict()
+    other = FlatRMSprop(q_network((4,), 3, (32, 32)), lr=1.0, eps_inside_sqrt=True)
+    other.load_state_dict(state)
+    assert other.lr == 7e-4 and not other.eps_inside_sqrt and torch.equal(other.square_avg, opt.square_avg)
+    # the A3C paper's form: eps inside the square root
+    inside = FlatRMSprop(q_network((4,), 3, (8,)), lr=1e-3, eps=0.1, eps_inside_sqrt=True)
+    inside.grad.fill_(1.0)
+    before = inside.params.clone()
+    inside.step()
+    expected = before - 1e-3 * 1.0 / torch.sqrt(torch.tensor(0.01) + 0.1)
+    torch.testing.assert_close(inside.params, expected)
+    with pytest.raises(ValueError, match="alpha"):
+        FlatRMSprop(q_network((4,), 3, (8,)), lr=1e-3, alpha=1.0)

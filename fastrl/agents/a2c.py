@@ -30,7 +30,8 @@ from fastrl.agents.config import AgentConfig, require, require_int, require_real
 from fastrl.agents.loop import DeviceMeans, TrainLoop
 from fastrl.agents.runner import EnvRunner
 from fastrl.checkpoint import set_torch_rng_state, torch_rng_state
-from fastrl.nets import MLP
+from fastrl.nets import MLP, linear_stack_backward, linear_stack_forward
+from fastrl.optim import FlatAdam, FlatRMSprop
 from fastrl.returns import gae
 from fastrl.schedules import LinearSchedule
 
@@ -163,15 +164,19 @@ class A2C(AgentBase):
         self.n_actions, self.obs_shape = int(space.n), self.runner.obs_shape
         torch.manual_seed(cfg.seed)
         self.net = ActorCritic(int(np.prod(self.obs_shape)), self.n_actions, cfg.hidden_sizes).to(self.device)
-        params = list(self.net.parameters())
+        # One flat parameter buffer: clipping is one norm and one scale, the optimizer step a few ops on one
+        # tensor (torch's per-parameter RMSprop and clip_grad_norm_ cost more than the whole forward pass).
         if cfg.optimizer == "rmsprop":
-            self.optimizer: torch.optim.Optimizer = torch.optim.RMSprop(
-                params, lr=cfg.learning_rate, alpha=cfg.rms_alpha, eps=cfg.rms_eps)
+            self.optimizer: FlatAdam = FlatRMSprop(self.net, lr=cfg.learning_rate, alpha=cfg.rms_alpha,
+                                                   eps=cfg.rms_eps)
         else:
-            self.optimizer = torch.optim.Adam(params, lr=cfg.learning_rate, eps=cfg.rms_eps)
+            self.optimizer = FlatAdam(self.net, lr=cfg.learning_rate, eps=cfg.rms_eps)
+        # The MLPs on the CPU get their gradient by hand (no autograd graph); autograd elsewhere.
+        self._hand_grad = self.device.type == "cpu"
         lr_end = cfg.learning_rate if cfg.learning_rate_final is None else cfg.learning_rate_final
         self.lr = LinearSchedule(cfg.learning_rate, lr_end, cfg.total_steps)
         self.buffer = None  # no replay memory
+        self.rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0xA2C]))
         self.global_step = 0
         self.num_updates = 0
         self.meters = DeviceMeans(self.device, ("losses/policy_loss", "losses/value_loss", "losses/entropy"))
@@ -190,42 +195,92 @@ class A2C(AgentBase):
             return logits.argmax(dim=1).cpu().numpy()
         return torch.multinomial(F.softmax(logits, dim=1), 1).squeeze(1).cpu().numpy()
 
+    def _sample_actions(self, obs: np.ndarray) -> np.ndarray:
+        """Actions ``(N,)`` int64 drawn from the policy for the training envs: the policy network alone runs
+        (not the value network), and the draw is made on the host from the agent's generator by inverting
+        the CDF (cheaper than torch's sampler on a few envs)."""
+        with torch.no_grad():
+            logits = self.net.pi.forward(torch.from_numpy(obs).to(self.device).flatten(1)).cpu().numpy()
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        cdf = np.cumsum(p, axis=1)
+        u = self.rng.random(len(p))[:, None] * cdf[:, -1:]
+        return np.minimum((cdf < u).sum(axis=1), self.n_actions - 1).astype(np.int64)
+
     # ---- learning ----------------------------------------------------------------------------------
 
     def _update(self, obs, actions, rewards, next_obs, terminated, truncated) -> None:
         """One gradient step on a rollout: arrays ``(T, N, ...)``; see the module docstring."""
         cfg = self.config
         T, N = rewards.shape
-        obs_t = torch.from_numpy(obs).to(self.device).reshape(T * N, *self.obs_shape)
-        logits, values = self.net(obs_t)
+        x = torch.from_numpy(obs).to(self.device).reshape(T * N, -1)
+        next_x = torch.from_numpy(next_obs).to(self.device).reshape(T * N, -1)
+        act_t = torch.from_numpy(actions.reshape(-1)).to(self.device)
         with torch.no_grad():
             # the TRUE next states: final observations where an episode ended, never a reset observation
-            _, next_values = self.net(torch.from_numpy(next_obs).to(self.device).reshape(T * N, *self.obs_shape))
-            adv, returns = gae(rewards.astype(np.float32), values.detach().cpu().numpy().reshape(T, N),
-                               next_values.cpu().numpy().reshape(T, N), terminated, truncated, cfg.gamma,
-                               cfg.gae_lambda)
-        adv_t = torch.from_numpy(adv.reshape(-1)).to(self.device)
-        ret_t = torch.from_numpy(returns.reshape(-1)).to(self.device)
-        if cfg.normalize_advantage and len(adv_t) > 1:
-            adv_t = (adv_t - adv_t.mean()) / (adv_t.std() + 1e-8)
-        log_probs = F.log_softmax(logits, dim=1)
-        act_t = torch.from_numpy(actions.reshape(-1)).to(self.device)
-        log_pi = log_probs.gather(1, act_t.unsqueeze(1)).squeeze(1)
-        entropy = -(log_probs.exp() * log_probs).sum(dim=1).mean()
-        policy_loss = -(adv_t * log_pi).mean()
-        value_loss = F.mse_loss(values, ret_t)
-        loss = policy_loss - cfg.ent_coef * entropy + cfg.vf_coef * value_loss
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.lr(self.global_step)
-        self.optimizer.zero_grad(set_to_none=False)
-        loss.backward()
+            next_values = self.net.v.forward(next_x).squeeze(1)
+        if self._hand_grad:
+            policy_loss, value_loss, entropy = self._loss_and_hand_gradient(x, act_t, next_values, rewards,
+                                                                            terminated, truncated)
+        else:
+            logits, values = self.net(x)
+            adv_t, ret_t = self._advantages(values.detach(), next_values, rewards, terminated, truncated)
+            log_probs = F.log_softmax(logits, dim=1)
+            log_pi = log_probs.gather(1, act_t.unsqueeze(1)).squeeze(1)
+            entropy = -(log_probs.exp() * log_probs).sum(dim=1).mean()
+            policy_loss = -(adv_t * log_pi).mean()
+            value_loss = F.mse_loss(values, ret_t)
+            self.optimizer.zero_grad()
+            (policy_loss - cfg.ent_coef * entropy + cfg.vf_coef * value_loss).backward()
+        self.optimizer.lr = self.lr(self.global_step)
         if not math.isinf(cfg.max_grad_norm):
-            nn.utils.clip_grad_norm_(self.net.parameters(), cfg.max_grad_norm)
+            self.optimizer.clip_grad_norm_(cfg.max_grad_norm)
         self.optimizer.step()
         self.num_updates += 1
         self.meters.add("losses/policy_loss", policy_loss.detach(), 1)
         self.meters.add("losses/value_loss", value_loss.detach(), 1)
         self.meters.add("losses/entropy", entropy.detach(), 1)
+
+    def _advantages(self, values, next_values, rewards, terminated, truncated):
+        """GAE advantages and value targets ``(T * N,)`` from ``fastrl.returns.gae`` (normalized if asked)."""
+        cfg = self.config
+        T, N = rewards.shape
+        adv, ret = gae(rewards.astype(np.float32), values.cpu().numpy().reshape(T, N),
+                       next_values.cpu().numpy().reshape(T, N), terminated, truncated, cfg.gamma, cfg.gae_lambda)
+        adv_t = torch.from_numpy(adv.reshape(-1)).to(self.device)
+        if cfg.normalize_advantage and len(adv_t) > 1:
+            adv_t = (adv_t - adv_t.mean()) / (adv_t.std() + 1e-8)
+        return adv_t, torch.from_numpy(ret.reshape(-1)).to(self.device)
+
+    @torch.no_grad()
+    def _loss_and_hand_gradient(self, x, act_t, next_values, rewards, terminated, truncated):
+        """The loss of the module docstring and its gradient, written into the flat gradient without autograd
+        (the MLPs on the CPU): with ``p = softmax(z)``, ``h = -sum(p log p)`` and ``B`` samples::
+
+            dL/dz = (A / B) * (p - onehot(a)) + (ent_coef / B) * p * (log p + h)
+            dL/dV = vf_coef * 2 * (V - R) / B
+        """
+        cfg = self.config
+        pi, v = self.net.pi.linears, self.net.v.linears
+        logits, pi_acts = linear_stack_forward(x, pi, relu_last=False)
+        values, v_acts = linear_stack_forward(x, v, relu_last=False)
+        values = values.squeeze(1)
+        adv_t, ret_t = self._advantages(values, next_values, rewards, terminated, truncated)
+        b = len(adv_t)
+        log_probs = F.log_softmax(logits, dim=1)
+        probs = log_probs.exp()
+        h = -(probs * log_probs).sum(dim=1)
+        index = act_t.unsqueeze(1)
+        scaled = adv_t * (1.0 / b)
+        grad_z = probs * scaled.unsqueeze(1)
+        grad_z.scatter_add_(1, index, -scaled.unsqueeze(1))
+        if cfg.ent_coef:
+            grad_z.add_(probs * (log_probs + h.unsqueeze(1)), alpha=cfg.ent_coef / b)
+        diff = values - ret_t
+        linear_stack_backward(grad_z, pi_acts, pi, relu_last=False, accumulate=False)
+        linear_stack_backward(diff.mul(cfg.vf_coef * 2.0 / b).unsqueeze(1), v_acts, v, relu_last=False,
+                              accumulate=False)
+        policy_loss = -(adv_t * log_probs.gather(1, index).squeeze(1)).mean()
+        return policy_loss, diff.square().mean(), h.mean()
 
     def train(self, steps: int | None = None, *, logger: Any = None, progress: bool = False,
               callback: Callable[[Any], None] | None = None, callback_interval: int = 0) -> A2C:
@@ -245,9 +300,7 @@ class A2C(AgentBase):
                 for t in range(T):
                     prev = self.global_step
                     obs[t] = self.runner.obs
-                    with torch.no_grad():
-                        logits, _ = self.net(torch.from_numpy(obs[t]).to(self.device))
-                        a = torch.multinomial(F.softmax(logits, dim=1), 1).squeeze(1).cpu().numpy()
+                    a = self._sample_actions(obs[t])
                     tr = self.runner.step(a)
                     actions[t], rewards[t], next_obs[t] = a, tr.reward, tr.next_obs
                     terminated[t], truncated[t] = tr.terminated, tr.truncated
@@ -275,7 +328,7 @@ class A2C(AgentBase):
             "optimizer": self.optimizer.state_dict(),
             "counters": {"global_step": self.global_step, "num_updates": self.num_updates},
             "meters": self.meters.state_dict(),
-            "rng": {"torch": torch_rng_state()},
+            "rng": {"numpy": self.rng.bit_generator.state, "torch": torch_rng_state()},
             "runner": self.runner.state_dict(),
         }
 
@@ -290,5 +343,6 @@ class A2C(AgentBase):
         c = state["counters"]
         self.global_step, self.num_updates = int(c["global_step"]), int(c["num_updates"])
         self.meters.load_state_dict(state["meters"])
+        self.rng.bit_generator.state = state["rng"]["numpy"]
         set_torch_rng_state(state["rng"]["torch"])
         self.runner.load_state_dict(state["runner"])
