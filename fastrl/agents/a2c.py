@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -58,18 +58,6 @@ class A2CConfig(AgentConfig):
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = PRESETS
     DEFAULTS: ClassVar[dict[str, Any]] = _DEFAULTS
 
-    env_id: str = "CartPole-v1"
-    """gymnasium id of the task (a Discrete action space), made with ``fastrl.make_vec``."""
-    preset: str | None = None
-    """named preset to start from instead of the env's."""
-    total_steps: int | None = None
-    """planned length of the run in env steps: the CLI's budget and the learning-rate schedule's length."""
-    seed: int = 0
-    """seed of the envs, the networks' initialisation and the action sampling."""
-    device: str = "cpu"
-    """torch device of the networks (``"cpu"``, ``"cuda"``)."""
-    num_envs: int | None = None
-    """envs stepped together (in all); one forward pass acts for all of them."""
     n_steps: int | None = None
     """steps of every env per update: a rollout is ``n_steps * num_envs`` transitions."""
     learning_rate: float | None = None
@@ -96,22 +84,10 @@ class A2CConfig(AgentConfig):
     """hidden layer sizes of the policy and the value networks (one MLP each)."""
     normalize_advantage: bool | None = None
     """normalize the advantages of each rollout to zero mean and unit std."""
-    torch_threads: int | None = None
-    """``torch.set_num_threads`` for this process on CPU (0: leave torch's setting)."""
-    log_interval: int | None = None
-    """env steps between logged losses and steps/s."""
-    save_replay: bool | None = None
-    """unused: A2C keeps no replay memory (the field exists for the interface every agent shares)."""
-    stop_mean_return: float | None = None
-    """stop training once the mean return of the last ``stop_window`` episodes reaches this (None: never)."""
-    stop_window: int | None = None
-    """episodes averaged by ``stop_mean_return`` (at most 100)."""
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    """extra keyword arguments for ``fastrl.make_vec``."""
 
     def validate(self) -> None:
-        for name in ("total_steps", "num_envs", "n_steps", "log_interval"):
-            require_int(self, name, 1)
+        super().validate()
+        require_int(self, "n_steps", 1)
         require_real(self, "learning_rate", 0, low_open=True)
         require_real(self, "learning_rate_final", 0, optional=True)
         for name in ("gamma", "gae_lambda"):
@@ -123,11 +99,6 @@ class A2CConfig(AgentConfig):
         require_real(self, "rms_alpha", 0, 1)
         require_real(self, "rms_eps", 0, low_open=True)
         require(self, "hidden_sizes", len(self.hidden_sizes) > 0 and min(self.hidden_sizes) > 0, "positive sizes")
-        require_int(self, "torch_threads", 0)
-        require_real(self, "stop_mean_return", optional=True)
-        require_int(self, "stop_window", 1)
-        require(self, "stop_window", self.stop_window <= 100, "at most 100")
-        require(self, "env_kwargs", isinstance(self.env_kwargs, dict), "a dict")
 
 
 class ActorCritic(nn.Module):

@@ -1,6 +1,7 @@
 """Config machinery every agent shares: presets, defaults, validation and plain-dict round trips.
 
-An agent's config is a dataclass deriving from :class:`AgentConfig`. Its tunable fields default to ``None``;
+An agent's config is a dataclass deriving from :class:`AgentConfig`, which holds the fields every agent has.
+Its tunable fields default to ``None``;
 when the config is built, each field still ``None`` takes the value of the preset (a named one when the
 config has a ``preset`` field set, else the one for its ``env_id``, with ``"atari"`` serving every Atari id),
 then of the class's ``DEFAULTS``. Fields passed explicitly win over both. The resolved config is checked by
@@ -12,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,15 +21,42 @@ import numpy as np
 __all__ = ["AgentConfig", "require", "require_int", "require_real"]
 
 
+@dataclass
 class AgentConfig:
-    """Base of the agents' config dataclasses (a mixin: the subclass is the dataclass).
+    """The fields every agent's config has (the run: task, budget, seed, device, logging, checkpoints,
+    stopping rule); each agent's config dataclass derives from it and adds its algorithm's fields.
 
     Subclasses set ``PRESETS`` (preset name or env id -> field values) and ``DEFAULTS`` (field -> value for
-    fields no preset names) and override :meth:`validate`. Every subclass has ``env_id``.
+    fields no preset names) and extend :meth:`validate` (calling ``super().validate()``).
     """
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
     DEFAULTS: ClassVar[dict[str, Any]] = {}
+
+    env_id: str = "CartPole-v1"
+    """gymnasium id of the task, made with ``fastrl.make_vec``."""
+    preset: str | None = None
+    """named preset to start from instead of the env's (see the agent's PRESETS)."""
+    total_steps: int | None = None
+    """planned length of the run in env steps: the CLI's budget; schedules refer to it."""
+    seed: int = 0
+    """seed of the envs, the networks' initialisation, exploration and the replay memory."""
+    device: str = "cpu"
+    """torch device of the networks (``"cpu"``, ``"cuda"``, ``"cuda:1"``)."""
+    num_envs: int | None = None
+    """number of envs stepped together; each step adds ``num_envs`` transitions."""
+    torch_threads: int | None = None
+    """``torch.set_num_threads`` for this process on CPU (None or 0: leave torch's setting)."""
+    log_interval: int | None = None
+    """env steps between logged losses and steps/s."""
+    save_replay: bool | None = None
+    """write the replay memory into checkpoints (exact resume); without it a resumed run refills the memory."""
+    stop_mean_return: float | None = None
+    """stop training once the mean return of the last ``stop_window`` episodes reaches this (None: never)."""
+    stop_window: int | None = None
+    """episodes averaged by ``stop_mean_return`` (at most 100)."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """extra keyword arguments for ``fastrl.make_vec`` (e.g. ``max_episode_steps``)."""
 
     def __post_init__(self) -> None:
         env_id = getattr(self, "env_id", None)
@@ -72,7 +101,14 @@ class AgentConfig:
         return {}
 
     def validate(self) -> None:
-        """Checks the resolved fields; raises ``ValueError`` naming the first bad one."""
+        """Checks the resolved fields; raises ``ValueError`` naming the first bad one. Subclasses extend it."""
+        for name in ("total_steps", "num_envs", "log_interval"):
+            require_int(self, name, 1)
+        require_int(self, "torch_threads", 0, optional=True)
+        require_real(self, "stop_mean_return", optional=True)
+        require_int(self, "stop_window", 1)
+        require(self, "stop_window", self.stop_window <= 100, "at most 100")
+        require(self, "env_kwargs", isinstance(self.env_kwargs, dict), "a dict")
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved settings as strict-JSON values (tuples as lists, infinities as ``"inf"``);

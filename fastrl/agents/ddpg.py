@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -83,16 +83,6 @@ class DDPGConfig(AgentConfig):
 
     env_id: str = "Pendulum-v1"
     """gymnasium id of the task (a Box action space), made with ``fastrl.make_vec``."""
-    preset: str | None = None
-    """named preset to start from (``"paper"``: the published settings) instead of the env's."""
-    total_steps: int | None = None
-    """planned length of the run in env steps: the CLI's budget."""
-    seed: int = 0
-    """seed of the envs, the networks' initialisation, exploration and the replay memory."""
-    device: str = "cpu"
-    """torch device of the networks (``"cpu"``, ``"cuda"``, ``"cuda:1"``)."""
-    num_envs: int | None = None
-    """number of envs stepped together; each step adds ``num_envs`` transitions."""
     learning_rate: float | None = None
     """Adam learning rate of the actor and the critic, unless the two fields below are set."""
     actor_learning_rate: float | None = None
@@ -135,23 +125,12 @@ class DDPGConfig(AgentConfig):
     """n of the n-step return assembled by the replay memory."""
     max_grad_norm: float | None = None
     """clip each network's global gradient norm to this (``inf``: no clipping)."""
-    torch_threads: int | None = None
-    """``torch.set_num_threads`` for this process on CPU (0: leave torch's setting)."""
     compile: bool | None = None
     """``torch.compile`` the actor and critic forward passes (autograd path; slower than the default on CPU)."""
-    log_interval: int | None = None
-    """env steps between logged losses and steps/s."""
-    save_replay: bool | None = None
-    """write the replay memory into checkpoints (exact resume); without it a resumed run refills the memory."""
-    stop_mean_return: float | None = None
-    """stop training once the mean return of the last ``stop_window`` episodes reaches this (None: never)."""
-    stop_window: int | None = None
-    """episodes averaged by ``stop_mean_return`` (at most 100)."""
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    """extra keyword arguments for ``fastrl.make_vec`` (e.g. ``max_episode_steps``)."""
 
     def validate(self) -> None:
-        for name in ("total_steps", "num_envs", "buffer_size", "batch_size", "train_freq", "n_step", "log_interval"):
+        super().validate()
+        for name in ("buffer_size", "batch_size", "train_freq", "n_step"):
             require_int(self, name, 1)
         require_int(self, "learning_starts", 0)
         require_int(self, "gradient_steps", 0)
@@ -172,11 +151,6 @@ class DDPGConfig(AgentConfig):
         require_real(self, "actor_final_init", 0, low_open=True, optional=True)
         require_real(self, "critic_final_init", 0, low_open=True, optional=True)
         require_real(self, "max_grad_norm", 0, low_open=True)
-        require_int(self, "torch_threads", 0)
-        require(self, "env_kwargs", isinstance(self.env_kwargs, dict), "a dict")
-        require_real(self, "stop_mean_return", optional=True)
-        require_int(self, "stop_window", 1)
-        require(self, "stop_window", self.stop_window <= 100, "at most 100")
 
 
 class DDPG(AgentBase):

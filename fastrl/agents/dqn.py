@@ -24,7 +24,7 @@ bit-for-bit equal, on CPU, to training k + m straight through (same torch thread
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -106,18 +106,6 @@ class DQNConfig(AgentConfig):
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = PRESETS
     DEFAULTS: ClassVar[dict[str, Any]] = _DEFAULTS
 
-    env_id: str = "CartPole-v1"
-    """gymnasium id of the task, made with ``fastrl.make_vec``."""
-    preset: str | None = None
-    """named preset to start from instead of the env's (``"pong-100k"``: a compact Pong recipe, see PRESETS)."""
-    total_steps: int | None = None
-    """planned length of the run in env steps: the CLI's budget; schedule fractions refer to it."""
-    seed: int = 0
-    """seed of the envs, the networks' initialisation, exploration and the replay memory."""
-    device: str = "cpu"
-    """torch device of the networks (``"cpu"``, ``"cuda"``, ``"cuda:1"``)."""
-    num_envs: int | None = None
-    """number of envs stepped together; each step adds ``num_envs`` transitions."""
     learning_rate: float | None = None
     """Adam learning rate (at step 0, if ``learning_rate_final`` is set)."""
     learning_rate_final: float | None = None
@@ -167,27 +155,15 @@ class DQNConfig(AgentConfig):
     """initial importance-sampling exponent beta, annealed linearly to 1 over ``total_steps``."""
     prioritized_eps: float | None = None
     """constant added to |TD error| so no priority is zero."""
-    torch_threads: int | None = None
-    """``torch.set_num_threads`` for this process on CPU (None or 0: leave torch's setting)."""
     compile: bool | None = None
     """``torch.compile`` the Q-network (needs a working compiler toolchain; for the CartPole MLP on CPU it is
     slower than the default path, compile time aside)."""
     clip_rewards: bool | None = None
     """store sign(reward) in the replay memory (Atari); logged returns stay unclipped."""
-    log_interval: int | None = None
-    """env steps between logged losses, epsilon and steps/s."""
-    save_replay: bool | None = None
-    """write the replay memory into checkpoints (exact resume); without it a resumed run refills the memory."""
-    stop_mean_return: float | None = None
-    """stop training once the mean return of the last ``stop_window`` episodes reaches this (None: never)."""
-    stop_window: int | None = None
-    """episodes averaged by ``stop_mean_return`` (at most 100)."""
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    """extra keyword arguments for ``fastrl.make_vec`` (e.g. ``max_episode_steps``)."""
 
     def validate(self) -> None:
-        for name in ("total_steps", "num_envs", "buffer_size", "batch_size", "train_freq", "target_update_interval",
-                     "n_step", "log_interval"):
+        super().validate()
+        for name in ("buffer_size", "batch_size", "train_freq", "target_update_interval", "n_step"):
             require_int(self, name, 1)
         require_int(self, "learning_starts", 0)
         require_int(self, "gradient_steps", 0)
@@ -202,14 +178,9 @@ class DQNConfig(AgentConfig):
         require_real(self, "prioritized_alpha", 0)
         require_real(self, "prioritized_beta", 0, 1)
         require_real(self, "prioritized_eps", 0, low_open=True)
-        require_int(self, "torch_threads", 0, optional=True)
-        require(self, "env_kwargs", isinstance(self.env_kwargs, dict), "a dict")
         require(self, "exploration_schedule", self.exploration_schedule in ("linear", "exponential"),
                 '"linear" or "exponential"')
         require_int(self, "exploration_decay_steps", 1)
-        require_real(self, "stop_mean_return", optional=True)
-        require_int(self, "stop_window", 1)
-        require(self, "stop_window", self.stop_window <= 100, "at most 100")
 
 
 
