@@ -739,6 +739,19 @@ void for_each_slot_field(F&& f) {
   f(spec<std::uint8_t>("slot_next_kind", {}), &Slot::next_kind);
 }
 
+// Walks the stored data of `held` slots, frames first and then actions, in runs of about kDataChunk bytes:
+// fn(frames, width, first slot, slots in the run, a buffer of that many rows of `width` bytes).
+template <typename F>
+void for_each_data_chunk(std::uint64_t held, std::size_t frame_bytes, std::size_t action_bytes, F&& fn) {
+  for (const bool frames : {true, false}) {
+    const std::size_t width = frames ? frame_bytes : action_bytes;
+    if (width == 0 || held == 0) continue;
+    const std::uint64_t per = std::min<std::uint64_t>(std::max<std::size_t>(1, kDataChunk / width), held);
+    std::vector<std::uint8_t> chunk(static_cast<std::size_t>(per) * width);
+    for (std::uint64_t s0 = 0; s0 < held; s0 += per) fn(frames, width, s0, std::min(per, held - s0), chunk.data());
+  }
+}
+
 template <typename T>
 void write_vec(ByteSink& sink, const std::vector<T>& v) {
   if (!v.empty()) sink.write(v.data(), v.size() * sizeof(T));
@@ -810,7 +823,7 @@ void ReplayMemory::save_stream(const std::function<void(const StreamHeader&)>& b
   begin(header);
 
   std::vector<std::uint8_t> run(kRun * sizeof(std::uint64_t));
-  for_each_slot_field([&](const ArraySpec& a, auto member) {
+  for_each_slot_field([&](const ArraySpec&, auto member) {
     using T = std::remove_reference_t<decltype(Slot{}.*member)>;
     for (std::uint64_t s0 = 0; s0 < held; s0 += kRun) {
       const std::uint64_t n = std::min<std::uint64_t>(kRun, held - s0);
@@ -825,7 +838,6 @@ void ReplayMemory::save_stream(const std::function<void(const StreamHeader&)>& b
       }
       sink.write(out, n * sizeof(T));
     }
-    (void)a;
   });
   write_vec(sink, heads_);
   write_vec(sink, side_.data());
@@ -855,20 +867,14 @@ void ReplayMemory::save_stream(const std::function<void(const StreamHeader&)>& b
     }
   }
   // Frames, then actions: gathered from the ring rows a chunk at a time.
-  for (const bool frames : {true, false}) {
-    const std::size_t width = frames ? frame_bytes_ : cfg_.action_bytes;
-    if (width == 0 || held == 0) continue;
-    const std::uint64_t per = std::min<std::uint64_t>(std::max<std::size_t>(1, kDataChunk / width), held);
-    std::vector<std::uint8_t> chunk(static_cast<std::size_t>(per) * width);
-    for (std::uint64_t s0 = 0; s0 < held; s0 += per) {
-      const std::uint64_t n = std::min<std::uint64_t>(per, held - s0);
-      for (std::uint64_t j = 0; j < n; ++j) {
-        const auto i = static_cast<std::int32_t>(s0 + j);
-        std::memcpy(chunk.data() + j * width, frames ? frame_at(i) : action_at(i), width);
-      }
-      sink.write(chunk.data(), static_cast<std::size_t>(n) * width);
-    }
-  }
+  for_each_data_chunk(held, frame_bytes_, cfg_.action_bytes,
+                      [&](bool frames, std::size_t width, std::uint64_t s0, std::uint64_t n, std::uint8_t* chunk) {
+                        for (std::uint64_t j = 0; j < n; ++j) {
+                          const auto i = static_cast<std::int32_t>(s0 + j);
+                          std::memcpy(chunk + j * width, frames ? frame_at(i) : action_at(i), width);
+                        }
+                        sink.write(chunk, static_cast<std::size_t>(n) * width);
+                      });
 }
 
 void ReplayMemory::load_stream(const StreamHeader& header, ByteSource& source) {
@@ -941,20 +947,14 @@ void ReplayMemory::load_stream(const StreamHeader& header, ByteSource& source) {
 
   // The stored data streams straight into the ring rows; from here a failure empties the buffer.
   try {
-    for (const bool frames : {true, false}) {
-      const std::size_t width = frames ? frame_bytes_ : cfg_.action_bytes;
-      if (width == 0 || held == 0) continue;
-      const std::uint64_t per = std::min<std::uint64_t>(std::max<std::size_t>(1, kDataChunk / width), held);
-      std::vector<std::uint8_t> chunk(static_cast<std::size_t>(per) * width);
-      for (std::uint64_t s0 = 0; s0 < held; s0 += per) {
-        const std::uint64_t n = std::min<std::uint64_t>(per, held - s0);
-        source.read(chunk.data(), static_cast<std::size_t>(n) * width);
-        for (std::uint64_t j = 0; j < n; ++j) {
-          const auto i = static_cast<std::int32_t>(s0 + j);
-          std::memcpy(frames ? frame_at(i) : action_at(i), chunk.data() + j * width, width);
-        }
-      }
-    }
+    for_each_data_chunk(held, frame_bytes_, cfg_.action_bytes,
+                        [&](bool frames, std::size_t width, std::uint64_t s0, std::uint64_t n, std::uint8_t* chunk) {
+                          source.read(chunk, static_cast<std::size_t>(n) * width);
+                          for (std::uint64_t j = 0; j < n; ++j) {
+                            const auto i = static_cast<std::int32_t>(s0 + j);
+                            std::memcpy(frames ? frame_at(i) : action_at(i), chunk + j * width, width);
+                          }
+                        });
     source.finish();
   } catch (...) {
     clear_locked();
