@@ -118,17 +118,17 @@ def config_options(parser: argparse.ArgumentParser, config_cls: type) -> None:
     docs = field_docs(config_cls)
     hints = typing.get_type_hints(config_cls)
     for f in dataclasses.fields(config_cls):
-        flags = [f"--{f.name.replace('_', '-')}"]
-        if f.name == "env_id":
-            flags.insert(0, "--env")
+        flag = f.name.replace("_", "-")
+        flags = ["--env", f"--{flag}"] if f.name == "env_id" else [f"--{flag}"]
         doc = docs.get(f.name, "").replace("%", "%%") or None
         option = _field_option(hints[f.name])
-        if doc and option.get("metavar") == "BOOL":
-            doc = f"{doc} (--no-{f.name.replace('_', '-')}: false)"
+        is_bool = option.get("metavar") == "BOOL"
+        if doc and is_bool:
+            doc = f"{doc} (--no-{flag}: false)"
         group.add_argument(*flags, dest=f.name, default=None, help=doc, **option)
-        if option.get("metavar") == "BOOL":
-            group.add_argument(f"--no-{f.name.replace('_', '-')}", dest=f.name, action="store_false",
-                               default=None, help=argparse.SUPPRESS)
+        if is_bool:
+            group.add_argument(f"--no-{flag}", dest=f.name, action="store_false", default=None,
+                               help=argparse.SUPPRESS)
 
 
 def _run_dir_for(args: argparse.Namespace, config: Any, algo: str) -> Path:

@@ -290,11 +290,15 @@ class ReplayBuffer(_core._ReplayCore):
             raise ValueError("state must be a dict returned by state_dict()")
         if state.get("format_version") != _FORMAT_VERSION:
             raise ValueError(f"state has format version {state.get('format_version')!r}, expected {_FORMAT_VERSION}")
-        theirs = dict(state["config"])
+        self._check_config(dict(state["config"]), "state")
+        self._set_state({k: v for k, v in state.items() if k not in ("config", "format_version")})
+
+    def _check_config(self, theirs: dict[str, Any], what: str) -> None:
+        """Raises ValueError naming the first setting in which ``theirs`` (a saved config) differs from this
+        buffer's; ``what`` names the saved thing in the message."""
         for key, mine in self._config.items():
             if theirs.get(key) != mine:
-                raise ValueError(f"state was saved with {key}={theirs.get(key)!r}, this buffer has {key}={mine!r}")
-        self._set_state({k: v for k, v in state.items() if k not in ("config", "format_version")})
+                raise ValueError(f"{what} was saved with {key}={theirs.get(key)!r}, this buffer has {key}={mine!r}")
 
     @property
     def nbytes(self) -> int:
@@ -339,9 +343,10 @@ class ReplayBuffer(_core._ReplayCore):
         saved. A truncated, corrupted or foreign file raises ValueError (OSError if unreadable)."""
         path = os.fspath(path)
         with open(path, "rb", buffering=0) as f:
-            buf, end = cls.read_from(f, 0, os.fstat(f.fileno()).st_size, path)
-        if end != os.path.getsize(path):
-            raise ValueError(f"{path!r} has {os.path.getsize(path) - end} bytes after the replay memory")
+            size = os.fstat(f.fileno()).st_size
+            buf, end = cls.read_from(f, 0, size, path)
+        if end != size:
+            raise ValueError(f"{path!r} has {size - end} bytes after the replay memory")
         return buf
 
     @classmethod
@@ -381,9 +386,7 @@ class ReplayBuffer(_core._ReplayCore):
         theirs = header.get("config")
         if not isinstance(theirs, dict):
             raise ValueError(f"{name!r} has a corrupted header: no config")
-        for key, mine in self._config.items():
-            if theirs.get(key) != mine:
-                raise ValueError(f"{name!r} was saved with {key}={theirs.get(key)!r}, this buffer has {key}={mine!r}")
+        self._check_config(theirs, repr(name))
         try:
             payload_bytes = int(header["payload_bytes"])
         except (ValueError, KeyError, TypeError) as err:

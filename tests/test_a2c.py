@@ -39,7 +39,7 @@ def test_act():
 
 
 def test_rollouts_bootstrap_from_true_final_observations():
-    agent = _small(env_id="FastrlTestDiscreteCount-v0", seed=2)
+    agent = _small(env_id="FastrlTestCountTrunc-v0", seed=2)
     seen = []
     update = agent._update
 
@@ -54,7 +54,7 @@ def test_rollouts_bootstrap_from_true_final_observations():
         # next_obs is the step after obs in the same episode, also at the time limit (never [0, new id])
         np.testing.assert_array_equal(next_obs[..., 0], obs[..., 0] + 1)
         np.testing.assert_array_equal(next_obs[..., 1], obs[..., 1])
-        np.testing.assert_array_equal(trunc, next_obs[..., 0] == 4)
+        np.testing.assert_array_equal(trunc, next_obs[..., 0] == 3)
         assert not term.any()
 
 

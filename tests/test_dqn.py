@@ -2,42 +2,13 @@
 
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+import toy_envs  # noqa: F401  (registers the test envs, FastrlTestCountTrunc-v0 and -Term-v0 among them)
 
 from fastrl.agents import DQN, DQNConfig
 from fastrl.agents.dqn import PRESETS
-
-# ---- a tiny env with known episode ends ---------------------------------------------------------
-
-
-class CountEnv(gym.Env):
-    """obs = [t, episode id]; reward 1 + t; terminates when t == terminate_at (time limit from registration)."""
-
-    observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
-    action_space = gym.spaces.Discrete(2)
-
-    def __init__(self, terminate_at=10**9):
-        self.terminate_at = terminate_at
-        self.t = 0
-        self.episode = 0.0
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        self.episode = float(self.np_random.integers(1, 10**6))
-        return np.array([0, self.episode], np.float32), {}
-
-    def step(self, action):
-        self.t += 1
-        obs = np.array([self.t, self.episode], np.float32)
-        return obs, float(self.t), self.t == self.terminate_at, False, {}
-
-
-gym.register("FastrlTestCountTrunc-v0", entry_point=CountEnv, max_episode_steps=3)
-gym.register("FastrlTestCountTerm-v0", entry_point=lambda: CountEnv(terminate_at=2), max_episode_steps=50)
 
 
 def _tiny(**kw):

@@ -52,12 +52,17 @@ class MultiDiscreteEnv(gym.Env):
 gym.register("FastrlTestMultiDiscrete-v0", entry_point=MultiDiscreteEnv)
 
 
-class DiscreteCountEnv(gym.Env):
-    """obs = [t, episode id]; reward 1; Discrete(2) actions; never terminates (the registration's time limit
-    truncates it): a truncation's next observation is [limit, id], a reset's is [0, new id]."""
+class CountEnv(gym.Env):
+    """obs = [t, episode id]; reward 1 + t; Discrete(2) actions; terminates when t == terminate_at (the time
+    limit comes from the registration). A truncation's next observation is [limit, id], a reset's [0, new id]."""
 
     observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
     action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, terminate_at=10**9):
+        self.terminate_at = terminate_at
+        self.t = 0
+        self.episode = 0.0
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
@@ -67,7 +72,9 @@ class DiscreteCountEnv(gym.Env):
 
     def step(self, action):
         self.t += 1
-        return np.array([self.t, self.episode], np.float32), 1.0, False, False, {}
+        obs = np.array([self.t, self.episode], np.float32)
+        return obs, float(self.t), self.t == self.terminate_at, False, {}
 
 
-gym.register("FastrlTestDiscreteCount-v0", entry_point=DiscreteCountEnv, max_episode_steps=4)
+gym.register("FastrlTestCountTrunc-v0", entry_point=CountEnv, max_episode_steps=3)
+gym.register("FastrlTestCountTerm-v0", entry_point=lambda: CountEnv(terminate_at=2), max_episode_steps=50)

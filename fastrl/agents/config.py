@@ -11,6 +11,7 @@ its ``validate`` method, which raises ``ValueError`` naming the field.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import typing
 from dataclasses import dataclass, field
@@ -132,21 +133,20 @@ class AgentConfig:
         return cls(**values)
 
 
-def _float_fields(cls: type) -> list[str]:
-    """Names of the fields annotated as a float (possibly Optional)."""
+@functools.cache
+def _float_fields(cls: type) -> tuple[str, ...]:
+    """Names of the fields annotated as a float (possibly Optional); resolved once per class."""
     hints = typing.get_type_hints(cls)
-    return [f.name for f in dataclasses.fields(cls) if float in (typing.get_args(hints[f.name]) or (hints[f.name],))]
+    return tuple(f.name for f in dataclasses.fields(cls)
+                 if float in (typing.get_args(hints[f.name]) or (hints[f.name],)))
 
 
-def _tuple_fields(cls: type) -> list[str]:
-    """Names of the fields annotated as a tuple (possibly Optional)."""
+@functools.cache
+def _tuple_fields(cls: type) -> tuple[str, ...]:
+    """Names of the fields annotated as a tuple (possibly Optional); resolved once per class."""
     hints = typing.get_type_hints(cls)
-    out = []
-    for f in dataclasses.fields(cls):
-        args = typing.get_args(hints[f.name]) or (hints[f.name],)
-        if any(typing.get_origin(a) is tuple for a in args):
-            out.append(f.name)
-    return out
+    return tuple(f.name for f in dataclasses.fields(cls)
+                 if any(typing.get_origin(a) is tuple for a in (typing.get_args(hints[f.name]) or (hints[f.name],))))
 
 
 def require(config: Any, name: str, ok: bool, what: str) -> None:

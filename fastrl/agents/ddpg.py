@@ -245,8 +245,7 @@ class DDPG(AgentBase):
         mu = self._mu(obs_t.to(self.device)).cpu().numpy()
         if deterministic:
             return mu
-        noise = self.rng.standard_normal(mu.shape) * self.config.action_noise_sigma
-        return np.clip(mu + noise * self._half_width, self.low, self.high).astype(np.float32)
+        return self._in_box(mu, self.rng.standard_normal(mu.shape) * self.config.action_noise_sigma)
 
     def _explore(self, obs: np.ndarray) -> np.ndarray:
         """Actions of the training envs: uniform before ``learning_starts``, then the actor plus noise."""
@@ -264,6 +263,10 @@ class DDPG(AgentBase):
             x += -cfg.ou_theta * x * cfg.ou_dt + cfg.action_noise_sigma * math.sqrt(cfg.ou_dt) * \
                 self.rng.standard_normal(x.shape)
             noise = x
+        return self._in_box(mu, noise)
+
+    def _in_box(self, mu: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        """``mu`` plus ``noise`` given in half-widths of the box, clipped to the box, as float32."""
         return np.clip(mu + noise * self._half_width, self.low, self.high).astype(np.float32)
 
     # ---- learning ----------------------------------------------------------------------------------
