@@ -274,6 +274,8 @@ def _record_video(agent: Any, video_dir: str, episodes: int, seed: int) -> int:
     try:
         for ep in range(episodes):
             obs, _ = env.reset(seed=seed + ep)
+            if hasattr(agent, "reset_memory"):  # a recurrent policy starts each episode with an empty memory
+                agent.reset_memory()
             done = False
             while not done:
                 action = int(agent.act(np.asarray(obs)[None], deterministic=True)[0])

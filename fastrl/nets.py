@@ -7,6 +7,9 @@
   ``uint8`` frames (so they cross to the device as 1 byte per pixel) and scales them to ``[0, 1]`` there.
 - :class:`DuelingHead`: ``Q(s, a) = V(s) + A(s, a) - mean_a A(s, a)`` (Wang et al., 2016).
 - :class:`QNetwork`: a torso (MLP or Nature CNN) and a plain or dueling head, built by :func:`q_network`.
+- :func:`torso` (an MLP or the Nature CNN, by observation shape) and :class:`LSTMCore` (an LSTM cell whose
+  per-env state resets at episode starts, unrolled over a rollout), for the recurrent options of the
+  asynchronous agents.
 - :class:`Actor` / :class:`Critic` / :class:`Critics`: deterministic policy ``mu(s)`` squashed into the
   action box, and ``Q(s, a)`` with the action at the first or second layer (one critic or several together),
   for the continuous-control agents; :func:`fan_in_init_` is DDPG's initialisation.
@@ -22,7 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["MLP", "NatureCNN", "DuelingHead", "QNetwork", "q_network", "Actor", "Critic", "Critics",
-           "fan_in_init_", "is_image_shape", "linear_stack", "linear_stack_forward", "linear_stack_backward"]
+           "fan_in_init_", "is_image_shape", "torso", "LSTMCore", "LSTMState", "linear_stack", "linear_stack_forward",
+           "linear_stack_backward"]
 
 
 def is_image_shape(obs_shape: Sequence[int]) -> bool:
@@ -388,6 +392,65 @@ class _ConvTorso(nn.Module):
         if not torch.is_floating_point(x):
             x = x.float().div_(self.scale)
         return self.convs(x)
+
+
+def torso(obs_shape: Sequence[int], hidden_sizes: Sequence[int]) -> nn.Module:
+    """The feature extractor for ``obs_shape``: the Nature CNN for ``(C, H, W)`` frames, else an MLP over the
+    flattened observation with ``hidden_sizes`` (ReLU after the last layer). Its ``out_dim`` is the feature
+    size."""
+    if is_image_shape(obs_shape):
+        return NatureCNN(obs_shape)
+    if not hidden_sizes:
+        raise ValueError("hidden_sizes must name at least one layer")
+    in_dim = 1
+    for s in obs_shape:
+        in_dim *= int(s)
+    return MLP(in_dim, hidden_sizes)
+
+
+LSTMState = tuple[torch.Tensor, torch.Tensor]
+
+
+class LSTMCore(nn.Module):
+    """An LSTM cell over features ``(B, in_dim)``, with one state ``(h, c)`` per env, each ``(B, size)``.
+
+    A state is zeroed where an episode starts, so memory never crosses an episode boundary. :meth:`unroll`
+    runs a rollout ``(T, N, in_dim)`` from the state it started in and returns every step's output and
+    state (backpropagation through time stops at the rollout's start: the start state is detached).
+    """
+
+    def __init__(self, in_dim: int, size: int) -> None:
+        super().__init__()
+        if size <= 0:
+            raise ValueError(f"size must be positive, got {size}")
+        self.cell = nn.LSTMCell(in_dim, size)
+        self.out_dim = size
+
+    def initial_state(self, batch: int, device: torch.device | str = "cpu") -> LSTMState:
+        """Zero states for ``batch`` envs."""
+        zeros = torch.zeros(batch, self.out_dim, device=device)
+        return zeros, zeros.clone()
+
+    def forward(self, x: torch.Tensor, state: LSTMState, starts: torch.Tensor | None = None) -> LSTMState:
+        """One step: the new state ``(h, c)`` (``h`` is the output); ``starts`` ``(B,)`` bool marks the envs
+        whose episode starts at ``x`` (their state is zeroed first)."""
+        h, c = state
+        if starts is not None:
+            keep = (~starts).to(h.dtype).unsqueeze(1)
+            h, c = h * keep, c * keep
+        return self.cell(x, (h, c))
+
+    def unroll(self, x: torch.Tensor, state: LSTMState, starts: torch.Tensor) -> LSTMState:
+        """Steps ``t = 0..T-1`` over ``x`` ``(T, N, in_dim)`` from ``state`` (detached), zeroing the state of
+        env ``i`` before step ``t`` where ``starts[t, i]``; returns every step's ``(h, c)``, each
+        ``(T, N, size)``."""
+        h, c = state[0].detach(), state[1].detach()
+        hs, cs = [], []
+        for t in range(x.shape[0]):
+            h, c = self.forward(x[t], (h, c), starts[t])
+            hs.append(h)
+            cs.append(c)
+        return torch.stack(hs), torch.stack(cs)
 
 
 def fan_in_init_(layers: Sequence[nn.Linear], final_bound: float | None) -> None:

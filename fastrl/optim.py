@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["flatten_parameters", "FlatAdam", "FlatRMSprop"]
+__all__ = ["flatten_parameters", "flat_parameters_and_gradient", "clip_flat_", "FlatAdam", "FlatRMSprop"]
 
 
 def flatten_parameters(module: nn.Module) -> torch.Tensor:
@@ -42,6 +42,28 @@ def flatten_parameters(module: nn.Module) -> torch.Tensor:
     for p, view in zip(params, _views(flat, params), strict=True):
         p.data = view
     return flat
+
+
+def flat_parameters_and_gradient(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flattens ``module``'s parameters (:func:`flatten_parameters`) and gives them one flat gradient buffer,
+    each ``.grad`` a view of it (backward adds into the views); returns ``(params, grad)``."""
+    params = list(module.parameters())
+    flat = flatten_parameters(module)
+    grad = torch.zeros_like(flat)
+    for p, g in zip(params, _views(grad, params), strict=True):
+        p.grad = g
+    return flat, grad
+
+
+def clip_flat_(grad: torch.Tensor, max_norm: float) -> torch.Tensor:
+    """Scales the flat gradient ``grad`` in place so its L2 norm is at most ``max_norm``; returns the norm
+    before scaling (a 0-d tensor). As ``torch.nn.utils.clip_grad_norm_``: the scale is
+    ``min(max_norm / (norm + 1e-6), 1)``; ``max_norm=inf`` only measures."""
+    total = torch.linalg.vector_norm(grad)
+    if not math.isinf(max_norm):
+        # max_norm / x computed as reciprocal(x) * max_norm, as torch's scalar / tensor does
+        grad.mul_(total.add(1e-6).reciprocal_().mul_(max_norm).clamp_(max=1.0))
+    return total
 
 
 def _views(flat: torch.Tensor, params: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -95,12 +117,9 @@ class FlatAdam:
         self._params = [p for p in module.parameters() if p.requires_grad]
         if len(self._params) != len(list(module.parameters())):
             raise ValueError("every parameter of module must require grad")
-        self.params = flatten_parameters(module)
+        self.params, self.grad = flat_parameters_and_gradient(module)
         self._data_ptrs = [p.data_ptr() for p in self._params]
-        self.grad = torch.zeros_like(self.params)
-        self._grad_views = _views(self.grad, self._params)
-        for p, g in zip(self._params, self._grad_views, strict=True):
-            p.grad = g
+        self._grad_views = [p.grad for p in self._params]
         self.exp_avg = torch.zeros_like(self.params)
         self.exp_avg_sq = torch.zeros_like(self.params)
         # The fused kernel counts steps in a float32 tensor on the parameters' device (as torch.optim.Adam).
@@ -118,25 +137,42 @@ class FlatAdam:
         """Scales the gradient so its global L2 norm is at most ``max_norm``; returns the norm before scaling
         (a 0-d tensor, not synced to the host). As ``torch.nn.utils.clip_grad_norm_``: the scale is
         ``min(max_norm / (norm + 1e-6), 1)``; ``max_norm=inf`` only measures."""
-        total = torch.linalg.vector_norm(self.grad)
-        if not math.isinf(max_norm):
-            # max_norm / x computed as reciprocal(x) * max_norm, as torch's scalar / tensor does
-            self.grad.mul_(total.add(1e-6).reciprocal_().mul_(max_norm).clamp_(max=1.0))
-        return total
+        return clip_flat_(self.grad, max_norm)
 
-    def step(self) -> None:
-        """One Adam step on the flat parameters from the flat gradient."""
+    def step(self, grad: torch.Tensor | None = None) -> None:
+        """One Adam step on the flat parameters from the flat gradient, or from ``grad`` (a flat gradient of
+        the same size: a Hogwild worker applies its local network's gradient to the shared parameters)."""
+        grad = self._gradient(grad)
+        # torch's fused Adam kernel (the one torch.optim.Adam(fused=True) runs), on one tensor: one pass. It
+        # reads the step count, which the caller increments first (as torch.optim.Adam does).
+        self.step_count += 1
+        torch._fused_adam_([self.params], [grad], [self.exp_avg], [self.exp_avg_sq], [], [self.step_count],
+                           lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], weight_decay=self.weight_decay,
+                           eps=self.eps, amsgrad=False, maximize=False)
+
+    def _gradient(self, grad: torch.Tensor | None) -> torch.Tensor:
+        """The flat gradient a step applies (own buffer, or ``grad``), after the periodic view check."""
         # The views are checked on the first step and every 64th after it: the check costs as much as a
         # quarter of a small network's Adam step, and a broken view is still reported within 64 steps.
         if self._checks % 64 == 0:
             self._check_views()
+            if grad is not None and (grad.shape != self.params.shape or grad.dtype != self.params.dtype):
+                raise ValueError(f"grad must be a flat {self.params.dtype} tensor of shape "
+                                 f"{tuple(self.params.shape)}, got {grad.dtype} {tuple(grad.shape)}")
         self._checks += 1
-        # torch's fused Adam kernel (the one torch.optim.Adam(fused=True) runs), on one tensor: one pass. It
-        # reads the step count, which the caller increments first (as torch.optim.Adam does).
-        self.step_count += 1
-        torch._fused_adam_([self.params], [self.grad], [self.exp_avg], [self.exp_avg_sq], [], [self.step_count],
-                           lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], weight_decay=self.weight_decay,
-                           eps=self.eps, amsgrad=False, maximize=False)
+        return self.grad if grad is None else grad
+
+    def share_memory_(self) -> FlatAdam:
+        """Moves the parameters, the optimizer statistics and the step count into shared memory, so
+        processes forked afterwards update one model and one set of statistics (Hogwild: no locks). The
+        gradient buffer stays private. Returns ``self``."""
+        for name in self._shared_names():
+            getattr(self, name).share_memory_()
+        self._data_ptrs = [p.data_ptr() for p in self._params]
+        return self
+
+    def _shared_names(self) -> tuple[str, ...]:
+        return ("params", "exp_avg", "exp_avg_sq", "step_count")
 
     def _check_views(self) -> None:
         for p, g, ptr in zip(self._params, self._grad_views, self._data_ptrs, strict=True):
@@ -220,12 +256,13 @@ class FlatRMSprop(FlatAdam):
         self.square_avg = self.exp_avg_sq  # the flat running mean of squared gradients
         del self.exp_avg
 
-    def step(self) -> None:
-        """One RMSprop step on the flat parameters from the flat gradient."""
-        if self._checks % 64 == 0:
-            self._check_views()
-        self._checks += 1
-        g = self.grad
+    def _shared_names(self) -> tuple[str, ...]:
+        return ("params", "square_avg", "step_count")
+
+    def step(self, grad: torch.Tensor | None = None) -> None:
+        """One RMSprop step on the flat parameters from the flat gradient, or from ``grad`` (see
+        :meth:`FlatAdam.step`)."""
+        g = self._gradient(grad)
         self.square_avg.mul_(self.alpha).addcmul_(g, g, value=1 - self.alpha)
         if self.eps_inside_sqrt:
             avg = self.square_avg.add(self.eps).sqrt_()

@@ -30,7 +30,7 @@ def test_presets_and_bad_values():
 def test_act():
     agent = _small(seed=1)
     obs = np.random.default_rng(0).normal(size=(9, 4)).astype(np.float32)
-    logits, _ = agent.net(torch.from_numpy(obs))
+    logits, _, _ = agent.net(torch.from_numpy(obs))
     np.testing.assert_array_equal(agent.act(obs), logits.argmax(1).numpy())
     sampled = agent.act(obs, deterministic=False)
     assert sampled.shape == (9,) and set(sampled.tolist()) <= {0, 1}

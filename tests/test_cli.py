@@ -259,3 +259,32 @@ def test_a2c_end_to_end(tmp_path, capsys):
         assert torch.equal(x, y)
     assert _rows(tmp_path / "split") == _rows(tmp_path / "straight")
     assert main(["eval", str(tmp_path / "split"), "--episodes", "2"]) == 0
+
+
+@pytest.mark.parametrize("algo", ["a3c", "nsq"])
+def test_hogwild_agents_end_to_end(tmp_path, capsys, algo):
+    common = ["--no-progress", "--no-tensorboard", "--runs-dir", str(tmp_path), "--eval-episodes", "2"]
+    assert main(["train", algo, "--env", "CartPole-v1", "--num-workers", "2", "--num-envs", "2", "--total-steps",
+                 "3000", "--log-interval", "500", "--checkpoint-interval", "1000", "--eval-interval", "1000",
+                 "--name", "r", *common]) == 0
+    out = capsys.readouterr().out
+    assert "greedy return over 2 episodes" in out
+    rows = read_metrics(tmp_path / "r" / "metrics.csv")
+    tags = {t for _, t, _, _ in rows}
+    assert {"charts/episodic_return", "charts/learning_rate", "perf/sps"} <= tags
+    assert any(t.startswith("losses/") for t in tags)
+    # periodic evaluations by the main process (at 1000 and 2000 at least) and the final one
+    assert sum(t == "charts/eval_return" for _, t, _, _ in rows) >= 3
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["config"]["num_workers"] == 2
+    assert main(["train", "--resume", str(tmp_path / "r"), "--total-steps", "4000", *common[:2],
+                 "--eval-episodes", "0"]) == 0
+    assert "resuming" in capsys.readouterr().out
+    agent = agent_classes(algo)[0].load(tmp_path / "r" / "checkpoints" / "last.pt")
+    assert agent.global_step >= 4000 and agent.config.total_steps == 4000
+    agent.close()
+    assert main(["eval", str(tmp_path / "r"), "--episodes", "2"]) == 0
+    assert "greedy return over 2 episodes" in capsys.readouterr().out
+    # a GPU is refused in one line: the workers compute on the CPU
+    assert main(["train", algo, "--device", "cuda", "--runs-dir", str(tmp_path), "--name", "gpu",
+                 "--no-progress"]) == 2
+    assert "device" in capsys.readouterr().err and not (tmp_path / "gpu").exists()

@@ -6,6 +6,9 @@
   (``fastrl.agents.td3``): deterministic actor-critic agents for Box action spaces.
 - :class:`A2C` / :class:`A2CConfig` (``fastrl.agents.a2c``): synchronous advantage actor-critic on a batch of
   envs (Discrete actions).
+- :class:`A3C` / :class:`A3CConfig` (``fastrl.agents.a3c``) and :class:`NSQ` / :class:`NSQConfig`
+  (``fastrl.agents.nsq``): asynchronous advantage actor-critic and n-step Q-learning on Hogwild worker
+  processes (:mod:`fastrl.agents.hogwild`).
 
 The pieces they share are small modules the agents call: :mod:`fastrl.agents.config` (presets, defaults,
 validation), :mod:`fastrl.agents.runner` (the envs, episode seeds and the action log for exact resume),
@@ -22,11 +25,15 @@ from importlib import import_module
 from typing import Any, NamedTuple
 
 from fastrl.agents.a2c import A2C, A2CConfig
+from fastrl.agents.a3c import A3C, A3CConfig
 from fastrl.agents.ddpg import DDPG, DDPGConfig
 from fastrl.agents.dqn import DQN, DQNConfig
+from fastrl.agents.hogwild import WorkerError
+from fastrl.agents.nsq import NSQ, NSQConfig
 from fastrl.agents.td3 import TD3, TD3Config
 
-__all__ = ["DQN", "DQNConfig", "DDPG", "DDPGConfig", "TD3", "TD3Config", "A2C", "A2CConfig", "REGISTRY",
+__all__ = ["DQN", "DQNConfig", "DDPG", "DDPGConfig", "TD3", "TD3Config", "A2C", "A2CConfig", "A3C", "A3CConfig",
+           "NSQ", "NSQConfig", "WorkerError", "REGISTRY",
            "AgentEntry", "agent_classes", "load_agent"]
 
 
@@ -50,6 +57,10 @@ REGISTRY: dict[str, AgentEntry] = {
                        "DDPG: deterministic actor-critic with Gaussian or OU exploration (Box actions)"),
     "a2c": AgentEntry("fastrl.agents.a2c", "A2C", "A2CConfig",
                       "A2C: synchronous advantage actor-critic on a batch of envs (Discrete actions)"),
+    "a3c": AgentEntry("fastrl.agents.a3c", "A3C", "A3CConfig",
+                      "A3C: asynchronous advantage actor-critic on Hogwild worker processes (Discrete actions)"),
+    "nsq": AgentEntry("fastrl.agents.nsq", "NSQ", "NSQConfig",
+                      "asynchronous n-step Q-learning on Hogwild worker processes (Discrete actions)"),
     "td3": AgentEntry("fastrl.agents.td3", "TD3", "TD3Config",
                       "TD3: DDPG with clipped double Q, target smoothing and delayed actor updates (Box actions)"),
 }

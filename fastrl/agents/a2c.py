@@ -23,14 +23,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from gymnasium import spaces
-from torch import nn
 
+from fastrl.agents.actor_critic import ActorCritic, actor_critic_loss, mlp_loss_backward, sample_categorical
 from fastrl.agents.base import AgentBase, resolve_config, torch_device
 from fastrl.agents.config import AgentConfig, require, require_int, require_real
 from fastrl.agents.loop import DeviceMeans, TrainLoop
 from fastrl.agents.runner import EnvRunner
 from fastrl.checkpoint import set_torch_rng_state, torch_rng_state
-from fastrl.nets import MLP, linear_stack_backward, linear_stack_forward
 from fastrl.optim import FlatAdam, FlatRMSprop
 from fastrl.returns import gae
 from fastrl.schedules import LinearSchedule
@@ -101,19 +100,6 @@ class A2CConfig(AgentConfig):
         require(self, "hidden_sizes", len(self.hidden_sizes) > 0 and min(self.hidden_sizes) > 0, "positive sizes")
 
 
-class ActorCritic(nn.Module):
-    """Policy logits ``(B, n_actions)`` and value ``(B,)`` from observations ``(B, *obs_shape)``: two MLPs."""
-
-    def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: tuple[int, ...]) -> None:
-        super().__init__()
-        self.pi = MLP(obs_dim, hidden_sizes, n_actions)
-        self.v = MLP(obs_dim, hidden_sizes, 1)
-
-    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        obs = obs.flatten(1)
-        return self.pi.forward(obs), self.v.forward(obs).squeeze(1)
-
-
 class A2C(AgentBase):
     """An A2C agent: its envs, policy and value networks, optimizer and counters.
 
@@ -134,7 +120,7 @@ class A2C(AgentBase):
             raise ValueError(f"env_id {cfg.env_id!r} has a {space} action space; A2C needs a Discrete one")
         self.n_actions, self.obs_shape = int(space.n), self.runner.obs_shape
         torch.manual_seed(cfg.seed)
-        self.net = ActorCritic(int(np.prod(self.obs_shape)), self.n_actions, cfg.hidden_sizes).to(self.device)
+        self.net = ActorCritic(self.obs_shape, self.n_actions, cfg.hidden_sizes).to(self.device)
         # One flat parameter buffer: clipping is one norm and one scale, the optimizer step a few ops on one
         # tensor (torch's per-parameter RMSprop and clip_grad_norm_ cost more than the whole forward pass).
         if cfg.optimizer == "rmsprop":
@@ -143,7 +129,7 @@ class A2C(AgentBase):
         else:
             self.optimizer = FlatAdam(self.net, lr=cfg.learning_rate, eps=cfg.rms_eps)
         # The MLPs on the CPU get their gradient by hand (no autograd graph); autograd elsewhere.
-        self._hand_grad = self.device.type == "cpu"
+        self._hand_grad = self.device.type == "cpu" and self.net.separate
         lr_end = cfg.learning_rate if cfg.learning_rate_final is None else cfg.learning_rate_final
         self.lr = LinearSchedule(cfg.learning_rate, lr_end, cfg.total_steps)
         self.buffer = None  # no replay memory
@@ -161,21 +147,17 @@ class A2C(AgentBase):
         obs_t = obs if isinstance(obs, torch.Tensor) else torch.as_tensor(np.asarray(obs, dtype=np.float32))
         if obs_t.shape[1:] != self.obs_shape:
             raise ValueError(f"obs must have shape (B, *{self.obs_shape}), got {tuple(obs_t.shape)}")
-        logits, _ = self.net(obs_t.to(self.device))
+        logits, _ = self.net.policy(obs_t.to(self.device))
         if deterministic:
             return logits.argmax(dim=1).cpu().numpy()
         return torch.multinomial(F.softmax(logits, dim=1), 1).squeeze(1).cpu().numpy()
 
     def _sample_actions(self, obs: np.ndarray) -> np.ndarray:
-        """Actions ``(N,)`` int64 drawn from the policy for the training envs: the policy network alone runs
-        (not the value network), and the draw is made on the host from the agent's generator by inverting
-        the CDF (cheaper than torch's sampler on a few envs)."""
+        """Actions ``(N,)`` int64 drawn from the policy for the training envs, on the host from the agent's
+        generator (the value network does not run)."""
         with torch.no_grad():
-            logits = self.net.pi.forward(torch.from_numpy(obs).to(self.device).flatten(1)).cpu().numpy()
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        cdf = np.cumsum(p, axis=1)
-        u = self.rng.random(len(p))[:, None] * cdf[:, -1:]
-        return np.minimum((cdf < u).sum(axis=1), self.n_actions - 1).astype(np.int64)
+            logits, _ = self.net.policy(torch.from_numpy(obs).to(self.device))
+        return sample_categorical(logits, self.rng)
 
     # ---- learning ----------------------------------------------------------------------------------
 
@@ -183,25 +165,25 @@ class A2C(AgentBase):
         """One gradient step on a rollout: arrays ``(T, N, ...)``; see the module docstring."""
         cfg = self.config
         T, N = rewards.shape
-        x = torch.from_numpy(obs).to(self.device).reshape(T * N, -1)
-        next_x = torch.from_numpy(next_obs).to(self.device).reshape(T * N, -1)
+        x = torch.from_numpy(obs).to(self.device).reshape(T * N, *self.obs_shape)
+        next_x = torch.from_numpy(next_obs).to(self.device).reshape(T * N, *self.obs_shape)
         act_t = torch.from_numpy(actions.reshape(-1)).to(self.device)
         with torch.no_grad():
             # the TRUE next states: final observations where an episode ended, never a reset observation
-            next_values = self.net.v.forward(next_x).squeeze(1)
+            next_values = self.net.value(next_x)
+
+        def targets(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return self._advantages(values.detach(), next_values, rewards, terminated, truncated)
+
+        coefs = dict(ent_coef=cfg.ent_coef, vf_coef=cfg.vf_coef, reduction="mean")
         if self._hand_grad:
-            policy_loss, value_loss, entropy = self._loss_and_hand_gradient(x, act_t, next_values, rewards,
-                                                                            terminated, truncated)
+            policy_loss, value_loss, entropy = mlp_loss_backward(self.net, x.flatten(1), act_t, targets, **coefs)
         else:
-            logits, values = self.net(x)
-            adv_t, ret_t = self._advantages(values.detach(), next_values, rewards, terminated, truncated)
-            log_probs = F.log_softmax(logits, dim=1)
-            log_pi = log_probs.gather(1, act_t.unsqueeze(1)).squeeze(1)
-            entropy = -(log_probs.exp() * log_probs).sum(dim=1).mean()
-            policy_loss = -(adv_t * log_pi).mean()
-            value_loss = F.mse_loss(values, ret_t)
+            logits, values, _ = self.net(x)
+            adv_t, ret_t = targets(values)
+            loss, policy_loss, value_loss, entropy = actor_critic_loss(logits, values, act_t, adv_t, ret_t, **coefs)
             self.optimizer.zero_grad()
-            (policy_loss - cfg.ent_coef * entropy + cfg.vf_coef * value_loss).backward()
+            loss.backward()
         self.optimizer.lr = self.lr(self.global_step)
         if not math.isinf(cfg.max_grad_norm):
             self.optimizer.clip_grad_norm_(cfg.max_grad_norm)
@@ -221,37 +203,6 @@ class A2C(AgentBase):
         if cfg.normalize_advantage and len(adv_t) > 1:
             adv_t = (adv_t - adv_t.mean()) / (adv_t.std() + 1e-8)
         return adv_t, torch.from_numpy(ret.reshape(-1)).to(self.device)
-
-    @torch.no_grad()
-    def _loss_and_hand_gradient(self, x, act_t, next_values, rewards, terminated, truncated):
-        """The loss of the module docstring and its gradient, written into the flat gradient without autograd
-        (the MLPs on the CPU): with ``p = softmax(z)``, ``h = -sum(p log p)`` and ``B`` samples::
-
-            dL/dz = (A / B) * (p - onehot(a)) + (ent_coef / B) * p * (log p + h)
-            dL/dV = vf_coef * 2 * (V - R) / B
-        """
-        cfg = self.config
-        pi, v = self.net.pi.linears, self.net.v.linears
-        logits, pi_acts = linear_stack_forward(x, pi, relu_last=False)
-        values, v_acts = linear_stack_forward(x, v, relu_last=False)
-        values = values.squeeze(1)
-        adv_t, ret_t = self._advantages(values, next_values, rewards, terminated, truncated)
-        b = len(adv_t)
-        log_probs = F.log_softmax(logits, dim=1)
-        probs = log_probs.exp()
-        h = -(probs * log_probs).sum(dim=1)
-        index = act_t.unsqueeze(1)
-        scaled = adv_t * (1.0 / b)
-        grad_z = probs * scaled.unsqueeze(1)
-        grad_z.scatter_add_(1, index, -scaled.unsqueeze(1))
-        if cfg.ent_coef:
-            grad_z.add_(probs * (log_probs + h.unsqueeze(1)), alpha=cfg.ent_coef / b)
-        diff = values - ret_t
-        linear_stack_backward(grad_z, pi_acts, pi, relu_last=False, accumulate=False)
-        linear_stack_backward(diff.mul(cfg.vf_coef * 2.0 / b).unsqueeze(1), v_acts, v, relu_last=False,
-                              accumulate=False)
-        policy_loss = -(adv_t * log_probs.gather(1, index).squeeze(1)).mean()
-        return policy_loss, diff.square().mean(), h.mean()
 
     def train(self, steps: int | None = None, *, logger: Any = None, progress: bool = False,
               callback: Callable[[Any], None] | None = None, callback_interval: int = 0) -> A2C:

@@ -30,6 +30,7 @@ def evaluate_policy(
     seed: int,
     env_kwargs: dict[str, Any] | None = None,
     max_envs: int = 16,
+    reset: Callable[[np.ndarray], None] | None = None,
 ) -> np.ndarray:
     """Returns ``(episodes,)`` float64 of ``act`` over ``episodes`` fresh episodes of ``env_id``.
 
@@ -43,6 +44,8 @@ def evaluate_policy(
         seed: seed of the evaluation envs.
         env_kwargs: the training envs' keywords (see :func:`evaluation_env_kwargs`).
         max_envs: envs stepped together.
+        reset: for a policy with memory: called with a bool mask ``(B,)`` of the envs whose episode starts
+            before ``act`` sees their first observation (all of them when a batch of ``B`` envs starts).
     """
     if not isinstance(episodes, (int, np.integer)) or isinstance(episodes, bool) or episodes <= 0:
         raise ValueError(f"episodes must be a positive int, got {episodes!r}")
@@ -55,6 +58,8 @@ def evaluate_policy(
         envs = make_vec(env_id, m, seed=seed, autoreset_mode="disabled", **kwargs)
         try:
             obs, _ = envs.reset(seed=seed + len(returns))
+            if reset is not None:
+                reset(np.ones(m, dtype=bool))
             total = np.zeros(m)
             finished = np.zeros(m, dtype=bool)
             result = np.zeros(m)
@@ -68,6 +73,8 @@ def evaluate_policy(
                 if ended.any() and not finished.all():
                     # finished envs keep stepping from fresh episodes whose returns are ignored
                     obs, _ = envs.reset(options={"reset_mask": ended})
+                    if reset is not None:
+                        reset(ended.copy())
             returns.extend(result.tolist())
         finally:
             envs.close()

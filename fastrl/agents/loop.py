@@ -13,8 +13,8 @@ the mean return of the last episodes reaches a bar). An agent's ``train`` reads:
             loop.record(prev, self.global_step, transition.episodes)
 
 Everything it logs depends on the step counter only (never on wall time, except ``perf/sps``), so a run split
-by save/load logs the same rows as one straight run. The agent provides ``global_step``, ``runner``
-(:class:`fastrl.agents.runner.EnvRunner`), ``meters`` (:class:`DeviceMeans`), ``interval_metrics(step)``
+by save/load logs the same rows as one straight run. The agent provides ``global_step``, ``recent_returns``
+(returns of the last finished episodes), ``meters`` (:class:`DeviceMeans`), ``interval_metrics(step)``
 (host-side values such as epsilon) and ``progress_text(step)`` (a short postfix for the bar).
 """
 
@@ -178,7 +178,7 @@ class TrainLoop:
         if self.callback is not None and self.callback_interval > 0 and crossed(prev, step, self.callback_interval):
             self.callback(agent)
         if episodes and self.stop_mean_return is not None:
-            recent = list(agent.runner.recent_returns)[-self.stop_window:]
+            recent = list(agent.recent_returns)[-self.stop_window:]
             if len(recent) == self.stop_window and float(np.mean(recent)) >= self.stop_mean_return:
                 self.stopped = True
                 if logger is not None:
@@ -188,7 +188,7 @@ class TrainLoop:
         assert self._bar is not None
         self._bar.update(self._bar_pending)
         self._bar_pending = 0
-        recent = self.agent.runner.recent_returns
+        recent = self.agent.recent_returns
         ret = f"{np.mean(recent):.1f}" if recent else "-"
         extra = self.agent.progress_text(step)
         self._bar.set_postfix_str(f"return={ret}" + (f" {extra}" if extra else ""), refresh=False)
