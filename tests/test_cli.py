@@ -288,3 +288,12 @@ def test_hogwild_agents_end_to_end(tmp_path, capsys, algo):
     assert main(["train", algo, "--device", "cuda", "--runs-dir", str(tmp_path), "--name", "gpu",
                  "--no-progress"]) == 2
     assert "device" in capsys.readouterr().err and not (tmp_path / "gpu").exists()
+
+
+def test_bench_a3c_runs_and_reports_scaling(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "a3c", "--help"])
+    assert exc.value.code == 0 and "--processes" in capsys.readouterr().out
+    assert main(["bench", "a3c", "--steps", "2000", "--processes", "1", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "fastrl       1" in out and "fastrl       2" in out and "fastrl scaling, 2 vs 1" in out

@@ -9,7 +9,9 @@ forward pass per step; then one gradient step on the whole ``(n_steps, num_envs)
 ``V(s')`` is the value of the TRUE next state: at a time limit the advantage bootstraps from the final
 observation (the shared env runner never hands over a reset observation as ``s'``), at a termination it
 does not bootstrap. Gradients are clipped to ``max_grad_norm`` and applied with RMSprop (SB3's A2C: eps
-outside the square root) or Adam. Discrete action spaces (categorical policy).
+outside the square root) or Adam. Discrete action spaces (categorical policy). The network and the loss are
+A3C's (:mod:`fastrl.agents.actor_critic`): two MLPs for vector observations, the Nature CNN with a policy
+and a value head for frames.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ class A2CConfig(AgentConfig):
     rms_eps: float | None = None
     """RMSprop (or Adam) epsilon."""
     hidden_sizes: tuple[int, ...] | None = None
-    """hidden layer sizes of the policy and the value networks (one MLP each)."""
+    """hidden layer sizes of the policy and the value MLPs (vector observations; frames get the Nature CNN)."""
     normalize_advantage: bool | None = None
     """normalize the advantages of each rollout to zero mean and unit std."""
 

@@ -53,8 +53,8 @@ FINAL_EPSILONS = ((0.1, 0.4), (0.01, 0.3), (0.5, 0.3))
 PRESETS: dict[str, dict[str, Any]] = {
     # 2 workers of 4 envs each, ChainerRL's NSQ settings otherwise (t_max 5, shared RMSprop with eps 0.1
     # inside the square root, annealed to 0, per-worker final epsilons) but a learning rate of 2e-3, a target
-    # copy every 2,000 global steps and epsilon annealed over the first 10% of the steps.
-    "CartPole-v1": dict(num_workers=2, num_envs=4, total_steps=500_000, learning_rate=2e-3, i_target=2_000),
+    # copy every 1,000 global steps and epsilon annealed over the first 10% of the steps.
+    "CartPole-v1": dict(num_workers=2, num_envs=4, total_steps=500_000, learning_rate=2e-3, i_target=1_000),
     # ChainerRL's Atari settings: 16 workers, t_max 5, RMSprop 7e-4 (eps 0.1) annealed to 0, a target copy
     # every 40,000 global steps, epsilon from 1 to the per-worker finals over 1M steps (4M frames), Nature CNN.
     # Set num_workers to the cores you have.
