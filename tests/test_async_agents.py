@@ -343,7 +343,9 @@ def test_a_failing_worker_stops_every_worker(cls):
 
 
 _SCRIPT = textwrap.dedent("""
-    import sys, time
+    import signal
+    # Ctrl-C as in a terminal: a test runner started in the background may hand down SIGINT ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from fastrl.agents import A3C
     agent = A3C(env_id="CartPole-v1", num_workers=2, seed=0, total_steps=10**9)
     def announce(a):

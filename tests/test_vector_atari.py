@@ -16,6 +16,7 @@ NEXT, SAME, DISABLED = AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP, Autores
 
 
 def make(env_id="ALE/Pong-v5", num_envs=2, mode=NEXT, seed=0, num_threads=2, **kwargs):
+    kwargs.setdefault("episode_statistics", True)  # most tests here check the whole-game statistics
     return AtariVectorEnv(env_id, num_envs, seed=seed, num_threads=num_threads, autoreset_mode=mode, **kwargs)
 
 
@@ -393,3 +394,13 @@ def test_matches_gymnasium_atari_env_for_a_whole_game():
     assert term and steps > 100  # one whole game
     env.close()
     ref.close()
+
+
+def test_episode_statistics_are_opt_in():
+    with make("PongNoFrameskip-v4", 1, seed=0, max_episode_steps=5, episode_statistics=False) as env:
+        env.reset()
+        for _ in range(6):
+            *_, infos = env.step(np.zeros(1, np.int64))
+            assert "episode" not in infos and "_episode" not in infos
+    with pytest.raises(TypeError, match="episode_statistics"):
+        make(episode_statistics="yes")

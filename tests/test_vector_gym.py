@@ -50,7 +50,7 @@ def assert_infos_equal(info, ref):
 )
 def test_matches_gymnasium_sync_with_statistics(env_id, kwargs, mode):
     n, steps = 3, 200
-    env = make_gym_vec(env_id, n, seed=42, autoreset_mode=mode, **kwargs)
+    env = make_gym_vec(env_id, n, seed=42, autoreset_mode=mode, episode_statistics=True, **kwargs)
     ref = reference(env_id, n, mode, **kwargs)
     assert env.single_observation_space == ref.single_observation_space
     assert env.single_action_space == ref.single_action_space

@@ -69,13 +69,10 @@ def test_metadata_autoreset_mode(mode: AutoresetMode) -> None:
 # ---- autoreset modes and infos, against gymnasium's SyncVectorEnv + RecordEpisodeStatistics ----
 
 
-def _gym_reference(mode: AutoresetMode, num_envs: int, max_episode_steps: int) -> VectorEnv:
-    return RecordEpisodeStatistics(
-        SyncVectorEnv(
-            [lambda: gym.make("CartPole-v1", max_episode_steps=max_episode_steps)] * num_envs,
-            autoreset_mode=mode,
-        )
-    )
+def _gym_reference(mode: AutoresetMode, num_envs: int, max_episode_steps: int, stats: bool = True) -> VectorEnv:
+    env = SyncVectorEnv([lambda: gym.make("CartPole-v1", max_episode_steps=max_episode_steps)] * num_envs,
+                        autoreset_mode=mode)
+    return RecordEpisodeStatistics(env) if stats else env
 
 
 def _structure(value: Any) -> Any:
@@ -87,12 +84,15 @@ def _structure(value: Any) -> Any:
     return type(value)
 
 
+@pytest.mark.parametrize("stats", [False, True])
 @pytest.mark.parametrize("mode", MODES)
-def test_infos_match_gymnasium(mode: AutoresetMode) -> None:
-    # A 3-step time limit ends every CartPole episode at the same step on both sides.
+def test_infos_match_gymnasium(mode: AutoresetMode, stats: bool) -> None:
+    # A 3-step time limit ends every CartPole episode at the same step on both sides. Without episode
+    # statistics the infos are SyncVectorEnv's; with them, those of RecordEpisodeStatistics over it.
     n, limit = 4, 3
-    ref = _gym_reference(mode, n, limit)
-    env = NativeVectorEnv("CartPole-v1", n, seed=0, autoreset_mode=mode, max_episode_steps=limit)
+    ref = _gym_reference(mode, n, limit, stats)
+    env = NativeVectorEnv("CartPole-v1", n, seed=0, autoreset_mode=mode, max_episode_steps=limit,
+                          episode_statistics=stats)
     ref.reset(seed=0)
     env.reset(seed=0)
     actions = np.array([0, 1, 1, 0])
@@ -169,7 +169,7 @@ def test_autoreset_equals_manual_reset(env_id: str, mode: AutoresetMode) -> None
 
 def test_next_step_autoreset_semantics() -> None:
     """The step after an episode end returns a reset observation, reward 0 and no termination/truncation."""
-    env = NativeVectorEnv("CartPole-v1", 3, seed=1, max_episode_steps=4)
+    env = NativeVectorEnv("CartPole-v1", 3, seed=1, max_episode_steps=4, episode_statistics=True)
     env.reset()
     actions = np.array([0, 1, 0])
     for _ in range(3):
@@ -209,7 +209,8 @@ def test_episode_statistics_equal_record_episode_statistics(n: int) -> None:
             return obs, rewards, terms, truncs, {}
 
     for mode in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
-        env = NativeVectorEnv("Pendulum-v1", n, seed=2, num_threads=2, autoreset_mode=mode, max_episode_steps=7)
+        env = NativeVectorEnv("Pendulum-v1", n, seed=2, num_threads=2, autoreset_mode=mode, max_episode_steps=7,
+                              episode_statistics=True)
         env.reset()
         results = _run(env, 40, seed=4)
         ref = RecordEpisodeStatistics(Replay(results, mode, n))
@@ -462,7 +463,7 @@ def test_step_entry_point_arguments() -> None:
 
 @pytest.mark.parametrize("n", [3, 64, 5000])  # small batches share one allocation per step, large ones do not
 def test_step_outputs_are_fresh_independent_arrays(n: int) -> None:
-    env = NativeVectorEnv("CartPole-v1", n, seed=0, max_episode_steps=5)
+    env = NativeVectorEnv("CartPole-v1", n, seed=0, max_episode_steps=5, episode_statistics=True)
     env.reset()
     rng = np.random.default_rng(0)
     kept = []
@@ -581,3 +582,50 @@ def test_stepping_while_another_thread_reads_spaces_and_attributes():
     shared, reads = run(True)
     np.testing.assert_array_equal(alone, shared)
     assert reads > 0
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Acrobot-v1", "Pendulum-v1"])
+def test_cleanrl_loop_with_record_episode_statistics(env_id: str) -> None:
+    # CleanRL wraps its vector env in gymnasium's RecordEpisodeStatistics: over make_vec it must see infos with
+    # no "episode" key of fastrl's own, and report what fastrl's built-in statistics report for the same run.
+    n = 4
+    wrapped = RecordEpisodeStatistics(fastrl.make_vec(env_id, n, seed=3, max_episode_steps=25))
+    builtin = fastrl.make_vec(env_id, n, seed=3, max_episode_steps=25, episode_statistics=True)
+    wrapped.reset(seed=3)
+    builtin.reset(seed=3)
+    space = wrapped.single_action_space
+    rng = np.random.default_rng(0)
+    ended = 0
+    for _ in range(80):
+        if isinstance(space, gym.spaces.Discrete):
+            actions = rng.integers(space.n, size=n)
+        else:
+            actions = rng.uniform(space.low, space.high, size=(n, *space.shape)).astype(np.float32)
+        *_, infos = wrapped.step(actions)
+        *_, ref = builtin.step(actions)
+        assert ("episode" in infos) == ("episode" in ref)
+        if "episode" in infos:
+            ended += int(infos["_episode"].sum())
+            np.testing.assert_array_equal(infos["_episode"], ref["_episode"])
+            np.testing.assert_allclose(infos["episode"]["r"], ref["episode"]["r"], rtol=1e-12)
+            np.testing.assert_array_equal(infos["episode"]["l"], ref["episode"]["l"])
+    assert ended >= n * 2
+    wrapped.close()
+    builtin.close()
+
+
+@pytest.mark.parametrize("env_id", NATIVE_IDS)
+def test_default_infos_are_gymnasiums(env_id: str) -> None:
+    # no extra keys by default: the infos of every native task equal SyncVectorEnv's key for key
+    n = 2
+    env = fastrl.make_vec(env_id, n, seed=0, max_episode_steps=3)
+    ref = SyncVectorEnv([lambda: gym.make(env_id, max_episode_steps=3)] * n)
+    env.reset(seed=0)
+    ref.reset(seed=0)
+    actions = np.stack([env.single_action_space.sample() for _ in range(n)])
+    for _ in range(7):
+        *_, infos = env.step(actions)
+        *_, ref_infos = ref.step(actions)
+        assert _structure(infos) == _structure(ref_infos)
+    env.close()
+    ref.close()

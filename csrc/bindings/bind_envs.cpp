@@ -258,12 +258,20 @@ class PyVecEnv {
 
   bool pending() const { return pending_; }
 
+  // Whether the infos of steps that end an episode carry "episode"/"_episode" (RecordEpisodeStatistics').
+  bool episode_statistics() const { return episode_stats_; }
+  void set_episode_statistics(bool on) {
+    CheckNotPending("episode_statistics");
+    episode_stats_ = on;
+  }
+
   // infos of a step in which some episode ended, with gymnasium's keys, dtypes
   // and masks: "episode" {"r" float64, "l" int64, "t" float64} and "_episode"
   // as RecordEpisodeStatistics gives them (zeros where no episode ended), and in
   // same-step mode "final_obs" (object array holding a (obs_dim,) float32 array
   // per ended env, None elsewhere), "final_info" ({}) and their "_" masks.
   py::dict EndInfos() {
+    if (!episode_stats_ && vec_.mode() != AutoresetMode::kSameStep) return py::dict();  // gymnasium's: none
     const int n = num_envs();
     py::object r, t, l, mask;  // py::object: a default py::array would allocate an empty array
     if (ep_mask_) {  // filled by the step itself (large batches, see Prepare)
@@ -296,6 +304,7 @@ class PyVecEnv {
       infos["final_info"] = py::dict();
       infos["_final_info"] = mask.attr("copy")();
     }
+    if (!episode_stats_) return infos;
     // Keys interned once: this runs on most steps of a large batch.
     static const py::str key_r("r"), key_l("l"), key_t("t"), key_episode("episode"), key_mask("_episode");
     py::dict episode;
@@ -401,6 +410,7 @@ class PyVecEnv {
   py::array terminated_;
   py::array truncated_;
   py::object ep_r_, ep_l_, ep_t_, ep_mask_;  // large batches only (see Prepare)
+  bool episode_stats_ = true;
   envs::StepOutputs outputs_{};
   bool any_done_ = false;
   bool pending_ = false;
@@ -453,6 +463,7 @@ void BindVecEnv(py::module_& m, const char* name, const char* doc, typename Env:
       .def_property_readonly("num_envs", &Cls::num_envs)
       .def_property_readonly("num_threads", &Cls::num_threads)
       .def_property_readonly("pending", &Cls::pending)
+      .def_property("episode_statistics", &Cls::episode_statistics, &Cls::set_episode_statistics)
       .def_property_readonly_static("obs_dim", [](py::object) { return Env::kObsDim; })
       .def_property_readonly_static("state_dim", [](py::object) { return Env::kStateDim; })
       .def_property_readonly_static("grain", [](py::object) { return Env::kGrain; })

@@ -75,8 +75,11 @@ class EnvRunner:
         self.env_id = env_id
         self.num_envs = n = int(num_envs)
         self.seed = int(seed)
-        self.envs = make_vec(env_id, n, seed=seed, autoreset_mode="disabled", **(env_kwargs or {}))
         self.atari = is_atari_id(env_id)
+        # Atari games report whole games with raw scores through the env's statistics; other returns are
+        # summed here.
+        self.envs = make_vec(env_id, n, seed=seed, autoreset_mode="disabled", episode_statistics=self.atari,
+                             **(env_kwargs or {}))
         self.observation_space = self.envs.single_observation_space
         self.action_space = self.envs.single_action_space
         self.obs_shape = tuple(self.observation_space.shape)

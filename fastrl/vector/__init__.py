@@ -25,6 +25,7 @@ def make_vec(
     seed: int | None = None,
     num_threads: int | None = None,
     autoreset_mode: str | AutoresetMode = "next_step",
+    episode_statistics: bool = False,
     **env_kwargs: Any,
 ) -> gym.vector.VectorEnv:
     """Creates ``num_envs`` copies of ``env_id`` as one ``gymnasium.vector.VectorEnv``.
@@ -38,6 +39,10 @@ def make_vec(
         num_threads: worker threads (``None``: chosen from the batch size and the machine).
         autoreset_mode: ``"next_step"`` (gymnasium's default), ``"same_step"`` or ``"disabled"``, or a
             ``gymnasium.vector.AutoresetMode``.
+        episode_statistics: where an episode ends, add ``infos["episode"] = {"r", "l", "t"}`` and the mask
+            ``infos["_episode"]`` as gymnasium's ``RecordEpisodeStatistics`` does (Atari: whole games with raw
+            scores). Off by default: infos then hold what gymnasium's ``SyncVectorEnv`` gives, so gymnasium's
+            own wrappers (``RecordEpisodeStatistics`` included) go on top.
         **env_kwargs: passed to the environment (for example ``max_episode_steps``, ``g`` for Pendulum, or
             the Atari options documented in ``fastrl.vector.atari``); ``vectorization_mode="async"`` asks
             the gymnasium fallback for an ``AsyncVectorEnv``.
@@ -58,18 +63,21 @@ def make_vec(
 
     if native.is_native_id(env_id):
         return native.NativeVectorEnv(
-            env_id, num_envs, seed=seed, num_threads=num_threads, autoreset_mode=mode, **env_kwargs
+            env_id, num_envs, seed=seed, num_threads=num_threads, autoreset_mode=mode,
+            episode_statistics=episode_statistics, **env_kwargs
         )
 
     from fastrl.vector import atari
 
     if atari.is_atari_id(env_id):
         return atari.AtariVectorEnv(
-            env_id, num_envs, seed=seed, num_threads=num_threads, autoreset_mode=mode, **env_kwargs
+            env_id, num_envs, seed=seed, num_threads=num_threads, autoreset_mode=mode,
+            episode_statistics=episode_statistics, **env_kwargs
         )
 
     # import_module, not `from fastrl.vector import gym`: that name is bound to gymnasium in this module.
     gym_fallback = import_module("fastrl.vector.gym")
     return gym_fallback.make_gym_vec(
-        env_id, num_envs, seed=seed, num_threads=num_threads, autoreset_mode=mode, **env_kwargs
+        env_id, num_envs, seed=seed, num_threads=num_threads, autoreset_mode=mode,
+        episode_statistics=episode_statistics, **env_kwargs
     )

@@ -116,11 +116,13 @@ class EpisodeStatistics:
     At a step where env i's episode ends, ``infos["episode"] = {"r": float64 (N,), "l": int64 (N,),
     "t": float64 (N,)}`` holds its return (sum of the rewards fed in), length (steps) and wall time in seconds
     (rounded to 1 us), zero for envs that did not end, and ``infos["_episode"]`` is the bool (N,) mask of
-    ended envs. With ``same_step`` every step counts towards an episode; otherwise (NEXT_STEP, DISABLED)
-    the step after an end is the reset step and starts the next episode's counts at zero, as gymnasium does.
+    ended envs (only when ``enabled``: envs add them on request, as gymnasium's wrapper). With ``same_step``
+    every step counts towards an episode; otherwise (NEXT_STEP, DISABLED) the step after an end is the reset
+    step and starts the next episode's counts at zero, as gymnasium does.
     """
 
-    def __init__(self, num_envs: int, same_step: bool) -> None:
+    def __init__(self, num_envs: int, same_step: bool, enabled: bool = True) -> None:
+        self.enabled = bool(enabled)
         self.num_envs = num_envs
         self.same_step = same_step
         self.returns = np.zeros(num_envs, dtype=np.float64)
@@ -130,6 +132,8 @@ class EpisodeStatistics:
 
     def reset(self, mask: np.ndarray | None = None) -> None:
         """Restarts the statistics of every env (``mask is None``) or of the envs in ``mask``."""
+        if not self.enabled:
+            return
         now = time.perf_counter()
         if mask is None:
             mask = slice(None)
@@ -139,7 +143,10 @@ class EpisodeStatistics:
         self.prev_dones[mask] = False
 
     def step(self, rewards: np.ndarray, dones: np.ndarray, infos: dict[str, Any]) -> None:
-        """Adds ``rewards`` (float (N,)) and writes the statistics of envs with ``dones`` (bool (N,)) to ``infos``."""
+        """Adds ``rewards`` (float (N,)) and writes the statistics of envs with ``dones`` (bool (N,)) to ``infos``
+        (nothing when not ``enabled``)."""
+        if not self.enabled:
+            return
         if self.same_step:
             self.returns += rewards
             self.lengths += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+import numpy as np
 from gymnasium.vector import AutoresetMode
 
 # "next_step" / "same_step" / "disabled" (the enum's names, lower case); the enum's values ("NextStep", ...)
@@ -23,6 +24,13 @@ def parse_autoreset_mode(autoreset_mode: str | AutoresetMode) -> AutoresetMode:
         f"autoreset_mode must be one of {sorted(_AUTORESET_NAMES)} or a gymnasium.vector.AutoresetMode, "
         f"got {autoreset_mode!r}"
     )
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` as a bool; TypeError naming ``name`` for anything but a bool."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
 
 
 def check_num_envs(num_envs: Any) -> int:

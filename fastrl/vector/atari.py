@@ -38,7 +38,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from fastrl.vector._api import BaseVectorEnv, EpisodeStatistics, check_reset_mask
-from fastrl.vector._common import check_num_envs, check_num_threads, check_seed
+from fastrl.vector._common import check_bool, check_num_envs, check_num_threads, check_seed
 
 __all__ = ["AtariVectorEnv", "is_atari_id"]
 
@@ -146,8 +146,9 @@ class AtariVectorEnv(BaseVectorEnv):
     ``infos["final_obs"]`` holds the observation at the life loss and the returned observation is that same
     observation (the next life starts from it); in ``"disabled"`` mode ``reset(options={"reset_mask": m})``
     continues such envs from that observation without touching the game. Only a game over or a truncation
-    resets the game. Episode statistics (``infos["episode"]``) always describe whole games: ``r`` is the
-    raw (unclipped) game score, ``l`` the agent steps of the game, ``t`` its wall time.
+    resets the game. Episode statistics (``infos["episode"]``, with ``episode_statistics=True``) describe
+    whole games: ``r`` is the raw (unclipped) game score, ``l`` the agent steps of the game, ``t`` its wall
+    time.
 
     Autoreset modes, as gymnasium's ``SyncVectorEnv``: ``NEXT_STEP`` (the step after an end returns the
     reset observation with reward 0 and ignores its action), ``SAME_STEP`` (the reset happens in the
@@ -168,6 +169,7 @@ class AtariVectorEnv(BaseVectorEnv):
         seed: seed of the first ``reset()`` without one (``None``: nondeterministic).
         num_threads: ale-py worker threads (``None``: ``min(num_envs, cpu count)``).
         autoreset_mode: a ``gymnasium.vector.AutoresetMode``.
+        episode_statistics: add ``infos["episode"]``/``infos["_episode"]`` (whole games, raw scores; see above).
         **env_kwargs: ``frameskip``, ``repeat_action_probability``, ``episodic_life``, ``reward_clipping``,
             ``noop_max``, ``use_fire_reset``, ``full_action_space``, ``max_num_frames_per_episode`` (or
             ``max_episode_steps`` in agent steps), ``stack_num``, ``img_height``, ``img_width``; defaults
@@ -182,6 +184,7 @@ class AtariVectorEnv(BaseVectorEnv):
         seed: int | list[int] | None = None,
         num_threads: int | None = None,
         autoreset_mode: AutoresetMode = AutoresetMode.NEXT_STEP,
+        episode_statistics: bool = False,
         **env_kwargs: Any,
     ) -> None:
         import ale_py
@@ -243,7 +246,8 @@ class AtariVectorEnv(BaseVectorEnv):
         self._clip = opts["reward_clipping"]
         self._episodic_life = opts["episodic_life"]
         self._paddle = np.ones(num_envs, dtype=np.float32)  # paddle strength, unused by discrete actions
-        self._stats = EpisodeStatistics(num_envs, same_step=autoreset_mode == AutoresetMode.SAME_STEP)
+        self._stats = EpisodeStatistics(num_envs, same_step=autoreset_mode == AutoresetMode.SAME_STEP,
+                                        enabled=check_bool("episode_statistics", episode_statistics))
         self._lives = np.zeros(num_envs, dtype=np.int64)
         self._life_continue = np.zeros(num_envs, dtype=np.bool_)  # NEXT_STEP: next step is a life's NOOP
         self._needs_reset = np.zeros(num_envs, dtype=np.bool_)  # DISABLED: ended, reset before stepping

@@ -11,7 +11,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from fastrl.vector._api import BaseVectorEnv, EpisodeStatistics, check_reset_mask
-from fastrl.vector._common import check_num_envs, check_num_threads, check_seed, parse_autoreset_mode
+from fastrl.vector._common import check_bool, check_num_envs, check_num_threads, check_seed, parse_autoreset_mode
 
 __all__ = ["GymVectorEnv", "make_gym_vec"]
 
@@ -26,6 +26,7 @@ def make_gym_vec(
     num_threads: int | None = None,
     autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
     vectorization_mode: str = "sync",
+    episode_statistics: bool = False,
     **env_kwargs: Any,
 ) -> GymVectorEnv:
     """``num_envs`` copies of gymnasium id ``env_id`` in gymnasium's ``SyncVectorEnv`` (``"sync"``, one
@@ -39,6 +40,7 @@ def make_gym_vec(
             have no thread pool (sync steps in the calling thread, async in one process per env).
         autoreset_mode: passed to gymnasium's vector env (``"next_step"``, ``"same_step"``, ``"disabled"``).
         vectorization_mode: ``"sync"`` (default) or ``"async"``.
+        episode_statistics: add ``infos["episode"]``/``infos["_episode"]`` as ``RecordEpisodeStatistics``.
         **env_kwargs: passed to the env constructor (``gymnasium.make(env_id, **env_kwargs)``), for example
             ``max_episode_steps`` or ``map_name="8x8"``.
 
@@ -68,7 +70,7 @@ def make_gym_vec(
         )
     except TypeError as err:
         raise TypeError(f"env_kwargs {sorted(env_kwargs)} not accepted by {env_id!r}: {err}") from err
-    return GymVectorEnv(inner, seed=seeds)
+    return GymVectorEnv(inner, seed=seeds, episode_statistics=episode_statistics)
 
 
 class GymVectorEnv(BaseVectorEnv):
@@ -77,8 +79,8 @@ class GymVectorEnv(BaseVectorEnv):
     Same spaces, observations, rewards (float64 ``(N,)``), terminations/truncations (bool ``(N,)``),
     autoreset behaviour and infos as the wrapped env, plus:
 
-    - ``infos["episode"] = {"r", "l", "t"}`` and ``infos["_episode"]``, as gymnasium's
-      ``RecordEpisodeStatistics`` gives them;
+    - with ``episode_statistics``: ``infos["episode"] = {"r", "l", "t"}`` and ``infos["_episode"]``, as
+      gymnasium's ``RecordEpisodeStatistics`` gives them;
     - actions checked before any env steps (``ValueError`` naming ``actions``; the envs stay usable);
     - ``reset()`` without a seed uses the constructor's seed the first time (env i: ``seed + i``);
     - ``step_async``/``step_wait`` for both kinds (the sync kind steps in ``step_wait``);
@@ -86,7 +88,7 @@ class GymVectorEnv(BaseVectorEnv):
       raises ``RuntimeError`` instead of gymnasium's assertion.
     """
 
-    def __init__(self, env: VectorEnv, seed: list[int] | None = None) -> None:
+    def __init__(self, env: VectorEnv, seed: list[int] | None = None, episode_statistics: bool = False) -> None:
         self.env = env
         self.num_envs = env.num_envs
         self.single_observation_space = env.single_observation_space
@@ -99,7 +101,8 @@ class GymVectorEnv(BaseVectorEnv):
         self.spec = getattr(env, "spec", None)
         self._initial_seeds = seed
         self._async = hasattr(env, "step_async")
-        self._stats = EpisodeStatistics(self.num_envs, same_step=self.autoreset_mode == AutoresetMode.SAME_STEP)
+        self._stats = EpisodeStatistics(self.num_envs, same_step=self.autoreset_mode == AutoresetMode.SAME_STEP,
+                                        enabled=check_bool("episode_statistics", episode_statistics))
         self._needs_reset = np.zeros(self.num_envs, dtype=np.bool_)
         self._pending: Any = None
         self._waiting = False

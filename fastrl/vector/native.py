@@ -26,17 +26,11 @@ from gymnasium.vector.utils import batch_space
 
 from fastrl import _core
 from fastrl.vector._api import BaseVectorEnv
-from fastrl.vector._common import check_num_envs, check_num_threads, check_seed, parse_autoreset_mode
+from fastrl.vector._common import check_bool, check_num_envs, check_num_threads, check_seed, parse_autoreset_mode
 
 __all__ = ["NativeVectorEnv", "is_native_id", "NATIVE_IDS"]
 
 _MODE_CODES = {AutoresetMode.NEXT_STEP: 0, AutoresetMode.SAME_STEP: 1, AutoresetMode.DISABLED: 2}
-
-
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return bool(value)
 
 
 def _check_real(name: str, value: Any) -> float:
@@ -91,7 +85,7 @@ def _make_tasks() -> dict[str, _Task]:
         core_class="CartPoleVecEnv",
         observation_space=_cartpole_obs_space(),
         action_space=spaces.Discrete(2),
-        kwargs={"sutton_barto_reward": _check_bool},
+        kwargs={"sutton_barto_reward": check_bool},
         reset_defaults=(-0.05, 0.05),
     )
     mountain_car_kwargs = {"goal_velocity": _check_real}
@@ -203,11 +197,13 @@ class _Float32ResetObs:
         if self._resetting is not None:  # next-step autoreset of the envs that ended in the last step
             self._float32_rows(obs, self._resetting)
             self._resetting = None
-        if infos:
-            if self._same_step:
-                self._float32_rows(obs, infos["_episode"])
-            elif self._next_step:
-                self._resetting = infos["_episode"].copy()
+        if self._same_step:
+            if infos:  # an episode ended: the envs of infos["_final_obs"] were reset inside this step
+                self._float32_rows(obs, infos["_final_obs"])
+        elif self._next_step:
+            ended = np.logical_or(result[2], result[3])
+            if ended.any():
+                self._resetting = ended
         return result
 
     def _float32_rows(self, obs: np.ndarray, rows: np.ndarray) -> None:
@@ -227,9 +223,11 @@ class NativeVectorEnv(BaseVectorEnv):
     tasks (clipped inside the step exactly where gymnasium clips them; the float dtype is honoured as NumPy
     2 would, so float32 and float64 actions give gymnasium's float32 and float64 results respectively).
 
-    ``infos`` carries ``"episode"`` ``{"r": float64, "l": int64, "t": float64}`` and the mask ``"_episode"``
-    on steps where an episode ended, as ``gymnasium.wrappers.vector.RecordEpisodeStatistics`` does, and in
-    the same-step autoreset mode ``"final_obs"``/``"final_info"`` with their ``_`` masks.
+    ``infos`` holds what gymnasium's ``SyncVectorEnv`` over the same task holds: nothing, and in the same-step
+    autoreset mode ``"final_obs"``/``"final_info"`` with their ``_`` masks on steps where an episode ended.
+    With ``episode_statistics=True`` those steps also carry ``"episode"`` ``{"r": float64, "l": int64, "t":
+    float64}`` and the mask ``"_episode"``, as ``gymnasium.wrappers.vector.RecordEpisodeStatistics`` adds them
+    (computed in C++, cheaper than the wrapper).
 
     Args:
         env_id: one of ``NATIVE_IDS``.
@@ -238,6 +236,7 @@ class NativeVectorEnv(BaseVectorEnv):
         num_threads: threads stepping the batch, the caller included (``None``: one per ``grain`` envs, at
             most one per core). Batches smaller than two grains are stepped inline on the calling thread.
         autoreset_mode: a ``gymnasium.vector.AutoresetMode`` (or its string value).
+        episode_statistics: add ``infos["episode"]``/``infos["_episode"]`` where episodes end (see above).
         **env_kwargs: ``max_episode_steps`` (time limit; default as registered in gymnasium), and per task
             ``sutton_barto_reward`` (CartPole), ``g`` (Pendulum), ``goal_velocity`` (MountainCar*);
             ``render_mode=None`` is accepted, rendering is not supported.
@@ -251,6 +250,7 @@ class NativeVectorEnv(BaseVectorEnv):
         seed: int | None = None,
         num_threads: int | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        episode_statistics: bool = False,
         **env_kwargs: Any,
     ) -> None:
         if env_id not in _TASKS:
@@ -282,6 +282,7 @@ class NativeVectorEnv(BaseVectorEnv):
         if num_threads is None:
             num_threads = _auto_num_threads(num_envs, core_class.grain)
         core = core_class(num_envs, num_threads, int(max_episode_steps), _MODE_CODES[mode], **core_kwargs)
+        core.episode_statistics = check_bool("episode_statistics", episode_statistics)
         # Acrobot's reset observations need NumPy's float32 cos/sin: a thin proxy rewrites those rows.
         self._core = _Float32ResetObs(core, mode) if task.float32_reset_obs else core
         self._task = task
