@@ -38,7 +38,7 @@ def _cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
     names = args.names or list(AVAILABLE)
     for name in names:
         if name not in AVAILABLE:
-            print(f"fastrl bench: unknown benchmark {name!r}; choose from {', '.join(AVAILABLE)}",
+            print(f"fastrl bench: error: unknown benchmark {name!r}; choose from {', '.join(AVAILABLE)}",
                   file=sys.stderr)
             return 2
     for name in names:
@@ -46,7 +46,7 @@ def _cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
             module = import_module(f"fastrl.benchmarks.{name}")
         except ModuleNotFoundError as err:
             if err.name == f"fastrl.benchmarks.{name}":
-                print(f"fastrl bench: benchmark {name!r} is not available in this build", file=sys.stderr)
+                print(f"fastrl bench: error: benchmark {name!r} is not available in this build", file=sys.stderr)
                 return 2
             raise
         module.main(rest)
@@ -65,9 +65,27 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def _or_none(convert: Any) -> Any:
+    """``convert``, except that ``None`` (any case) or ``null`` gives None: the field is left to the preset or
+    the default, as when the option is not given."""
+
+    def parse(text: str) -> Any:
+        return None if text.lower() in ("none", "null") else convert(text)
+
+    parse.__name__ = getattr(convert, "__name__", "value")  # argparse names the type in its errors
+    return parse
+
+
 def _field_option(annotation: Any) -> dict[str, Any]:
     """argparse keyword arguments for a config field of type ``annotation`` (a resolved type, not a string:
-    see :func:`config_options`). ``X | None`` is treated as ``X``."""
+    see :func:`config_options`). ``X | None`` is treated as ``X``, and its option also takes ``None``."""
+    option = _field_option_of(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        option["type"] = _or_none(option["type"])  # a tuple field takes a lone None (see _given_fields)
+    return option
+
+
+def _field_option_of(annotation: Any) -> dict[str, Any]:
     args = typing.get_args(annotation)
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         inner = [a for a in args if a is not type(None)]
@@ -142,6 +160,21 @@ def _checkpoint_interval(args: argparse.Namespace, total_steps: int) -> int:
     return max(total_steps // 10, 1000)
 
 
+def _given_fields(args: argparse.Namespace, config_cls: type) -> dict[str, Any]:
+    """The config fields given on the command line; ``None`` (``--field None``, or ``--sizes None`` for a
+    tuple field) leaves a field to the preset or the default, as not giving it does."""
+    fields = {}
+    for f in dataclasses.fields(config_cls):
+        value = getattr(args, f.name, None)
+        if isinstance(value, list) and None in value:
+            if len(value) > 1:
+                raise ValueError(f"--{f.name.replace('_', '-')} takes None alone or a list of values, got {value}")
+            value = None
+        if value is not None:
+            fields[f.name] = value
+    return fields
+
+
 def _cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     from fastrl.logger import Logger
 
@@ -149,7 +182,7 @@ def _cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
         run_dir = Path(args.resume)
         cfg_path = run_dir / CONFIG_NAME
         if not cfg_path.is_file():
-            print(f"fastrl train: --resume {str(run_dir)!r} is not a run directory (no {CONFIG_NAME})",
+            print(f"fastrl train: error: --resume {str(run_dir)!r} is not a run directory (no {CONFIG_NAME})",
                   file=sys.stderr)
             return 2
         try:
@@ -157,7 +190,7 @@ def _cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
             algo = saved["algo"]
             agent_cls, _ = agent_classes(algo)
         except (ValueError, KeyError, TypeError) as err:
-            print(f"fastrl train: cannot resume {str(run_dir)!r}: {CONFIG_NAME} is not a fastrl run config "
+            print(f"fastrl train: error: cannot resume {str(run_dir)!r}: {CONFIG_NAME} is not a fastrl run config "
                   f"({err})", file=sys.stderr)
             return 2
         overrides = {}
@@ -169,7 +202,7 @@ def _cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
                 warnings.simplefilter("always", RuntimeWarning)
                 agent = agent_cls.load(run_dir / CHECKPOINT, **overrides)
         except (OSError, ValueError, MemoryError) as err:
-            print(f"fastrl train: cannot resume {str(run_dir)!r}: {err}", file=sys.stderr)
+            print(f"fastrl train: error: cannot resume {str(run_dir)!r}: {err}", file=sys.stderr)
             return 2
         for w in caught:  # e.g. a run saved without its replay memory: say so in one line
             print(f"fastrl train: note: {w.message}", file=sys.stderr)
@@ -180,29 +213,32 @@ def _cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
         resume_step: int | None = agent.global_step
     else:
         if args.algo is None:
-            print("fastrl train: name an algorithm (e.g. `fastrl train dqn --env CartPole-v1`) or --resume",
+            print("fastrl train: error: name an algorithm (e.g. `fastrl train dqn --env CartPole-v1`) or --resume",
                   file=sys.stderr)
             return 2
         algo = args.algo
         agent_cls, config_cls = agent_classes(algo)
-        fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_cls)
-                  if getattr(args, f.name, None) is not None}
+        try:
+            fields = _given_fields(args, config_cls)
+        except ValueError as err:
+            print(f"fastrl train: error: {err}", file=sys.stderr)
+            return 2
         if args.total_steps_override is not None:
             fields["total_steps"] = args.total_steps_override
         try:
             config = config_cls(**fields)
         except (TypeError, ValueError) as err:
-            print(f"fastrl train: {err}", file=sys.stderr)
+            print(f"fastrl train: error: {err}", file=sys.stderr)
             return 2
         run_dir = _run_dir_for(args, config, algo)
         if (run_dir / CONFIG_NAME).exists():
-            print(f"fastrl train: run directory {str(run_dir)!r} exists; continue it with "
+            print(f"fastrl train: error: run directory {str(run_dir)!r} exists; continue it with "
                   f"`fastrl train --resume {run_dir}` or pick another --name", file=sys.stderr)
             return 2
         try:
             agent = agent_cls(config)  # before the run directory exists: a refused config leaves none behind
         except (ValueError, MemoryError) as err:  # a bad setting, or a run too large for this machine
-            print(f"fastrl train: {err}", file=sys.stderr)
+            print(f"fastrl train: error: {err}", file=sys.stderr)
             return 2
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / CONFIG_NAME).write_text(json.dumps({"algo": algo, "config": config.to_dict()}, indent=2) + "\n")
@@ -256,7 +292,8 @@ def _record_video(agent: Any, video_dir: str, episodes: int, seed: int) -> int:
     import numpy as np
 
     if importlib.util.find_spec("moviepy") is None:
-        print("fastrl eval: --video needs moviepy (`pip install moviepy`); no video was written", file=sys.stderr)
+        print("fastrl eval: error: --video needs moviepy (`pip install moviepy`); no video was written",
+              file=sys.stderr)
         return 1
     from fastrl.vector.atari import is_atari_id
 
@@ -291,7 +328,7 @@ def _cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
     try:
         agent = load_agent(_resolve_checkpoint(args.target), device=args.device, inference_only=True)
     except (OSError, ValueError) as err:
-        print(f"fastrl eval: {err}", file=sys.stderr)
+        print(f"fastrl eval: error: {err}", file=sys.stderr)
         return 2
     try:
         seed = agent.config.seed + 10_000 if args.seed is None else args.seed
@@ -318,7 +355,7 @@ def _cmd_plot(args: argparse.Namespace, rest: list[str]) -> int:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("fastrl plot: needs matplotlib (`pip install matplotlib` or `pip install \".[plot]\"`)",
+        print("fastrl plot: error: needs matplotlib (`pip install matplotlib` or `pip install \".[plot]\"`)",
               file=sys.stderr)
         return 1
     import numpy as np
@@ -330,11 +367,11 @@ def _cmd_plot(args: argparse.Namespace, rest: list[str]) -> int:
         try:
             rows = read_metrics(csv_path)
         except OSError as err:
-            print(f"fastrl plot: {run!r}: {err}", file=sys.stderr)
+            print(f"fastrl plot: error: {run!r}: {err}", file=sys.stderr)
             return 2
         points = sorted((s, v) for s, t, v, _ in rows if t == args.tag)
         if not points:
-            print(f"fastrl plot: {run!r} has no {args.tag!r} values yet", file=sys.stderr)
+            print(f"fastrl plot: error: {run!r} has no {args.tag!r} values yet", file=sys.stderr)
             continue
         steps, values = np.array(points).T
         label = Path(run).name if Path(run).is_dir() else Path(run).parent.name

@@ -301,6 +301,12 @@ def test_save_load_resume(tmp_path, cls):
         assert loaded.global_step >= 4000
         actions = loaded.act(np.zeros((3, 4), np.float32))
         assert actions.shape == (3,)
+        loaded.reset_memory()  # (NSQ here is recurrent: act carries a memory between calls)
+        from_float64 = loaded.act(np.zeros((3, 4)))
+        loaded.reset_memory()
+        np.testing.assert_array_equal(from_float64, loaded.act(np.zeros((3, 4), np.float32)))
+        with pytest.raises(ValueError, match="obs"):
+            loaded.act(np.zeros((3, 5), np.float32))
     finally:
         loaded.close()
     small = cls.load(path, inference_only=True)

@@ -297,3 +297,46 @@ def test_bench_a3c_runs_and_reports_scaling(capsys):
     assert main(["bench", "a3c", "--steps", "2000", "--processes", "1", "2"]) == 0
     out = capsys.readouterr().out
     assert "fastrl       1" in out and "fastrl       2" in out and "fastrl scaling, 2 vs 1" in out
+
+
+def test_none_parses_for_every_optional_field(tmp_path, capsys):
+    import typing
+
+    from fastrl.cli import _given_fields
+
+    parser = build_parser()
+    for algo in REGISTRY:
+        _, config_cls = agent_classes(algo)
+        hints = typing.get_type_hints(config_cls)
+        for f in dataclasses.fields(config_cls):
+            if type(None) not in typing.get_args(hints[f.name]):
+                continue
+            option = "--env" if f.name == "env_id" else "--" + f.name.replace("_", "-")
+            args = parser.parse_args(["train", algo, option, "None"])
+            assert f.name not in _given_fields(args, config_cls), (algo, f.name)
+    # left to the default: A2C's learning rate stays constant
+    assert main(["train", "a2c", "--learning-rate-final", "none", "--total-steps", "80", "--num-envs", "4",
+                 "--no-progress", "--no-tensorboard", "--eval-episodes", "0", "--runs-dir", str(tmp_path),
+                 "--name", "n"]) == 0
+    assert json.loads((tmp_path / "n" / "config.json").read_text())["config"]["learning_rate_final"] is None
+    assert main(["train", "dqn", "--hidden-sizes", "3", "None", "--runs-dir", str(tmp_path), "--name", "m"]) == 2
+    assert "None alone" in capsys.readouterr().err and not (tmp_path / "m").exists()
+
+
+def test_mistakes_are_one_error_line_and_exit_2(tmp_path, capsys):
+    common = ["--runs-dir", str(tmp_path), "--name", "r", "--no-progress"]
+    cases = [
+        (["train", "dqn", "--env", "CartPoel-v1", *common], "fastrl train: error: unknown env_id"),
+        (["train", "dqn", "--env", "Pendulum-v1", *common], "fastrl train: error: "),
+        (["train", "--resume", str(tmp_path / "missing")], "fastrl train: error: --resume"),
+        (["eval", str(tmp_path / "missing")], "fastrl eval: error: "),
+        (["plot", str(tmp_path / "missing"), "--out", str(tmp_path / "p.png")], "fastrl plot: error: "),
+        (["bench", "nope"], "fastrl bench: error: unknown benchmark"),
+    ]
+    for argv, start in cases:
+        if argv[0] == "plot" and importlib.util.find_spec("matplotlib") is None:
+            continue
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith(start) and err.count("\n") == 1 and "Traceback" not in err, (argv, err)
+    assert not (tmp_path / "r").exists()

@@ -441,6 +441,8 @@ class HogwildAgent(AgentBase):
         between calls (it starts empty when the batch size changes); call :meth:`reset_memory` where episodes
         start."""
         obs_t = obs if isinstance(obs, torch.Tensor) else torch.as_tensor(np.asarray(obs))
+        if torch.is_floating_point(obs_t) and obs_t.dtype != torch.float32:
+            obs_t = obs_t.float()  # e.g. float64 observations from a user's own env
         if tuple(obs_t.shape[1:]) != self.obs_shape:
             raise ValueError(f"obs must have shape (B, *{self.obs_shape}), got {tuple(obs_t.shape)}")
         if self.config.recurrent and (self._memory is None or self._memory[0].shape[0] != len(obs_t)):
