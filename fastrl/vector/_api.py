@@ -27,9 +27,79 @@ class BaseVectorEnv(VectorEnv):
     """
 
     _waiting: bool = False
+    #: per-env seeds of the last seeded reset (-1 where unknown), kept by subclasses
+    _env_seeds: list[int] | None = None
 
     def __enter__(self):
         return self
+
+    # ---- per-env attributes, as gymnasium's SyncVectorEnv gives them ----
+
+    @property
+    def np_random_seed(self) -> tuple[int, ...]:
+        """The seed of each env's generator: ``seed + i`` after ``reset(seed=seed)`` (``seeds[i]`` for a list),
+        unchanged by resets without a seed, -1 where unknown (as gymnasium's envs report it)."""
+        seeds = self._env_seeds
+        return tuple(seeds) if seeds is not None else (-1,) * self.num_envs
+
+    def _set_env_seeds(self, seeds: list[int] | None, mask: np.ndarray | None) -> None:
+        """Records the seeds a reset used (``None``: the envs kept their generators)."""
+        if seeds is None:
+            return
+        if mask is None or self._env_seeds is None:
+            current = [-1] * self.num_envs if self._env_seeds is None else list(self._env_seeds)
+            self._env_seeds = [int(s) if mask is None or mask[i] else current[i] for i, s in enumerate(seeds)]
+        else:
+            self._env_seeds = [int(seeds[i]) if mask[i] else s for i, s in enumerate(self._env_seeds)]
+
+    def _env_attributes(self) -> dict[str, Any]:
+        """Attributes every env of the batch shares (name -> value), read by :meth:`get_attr`; subclasses add
+        their task's settings. Settings fixed when the env is made cannot be changed by :meth:`set_attr`."""
+        return {"spec": getattr(self, "spec", None), "render_mode": self.render_mode, "metadata": self.metadata,
+                "observation_space": self.single_observation_space, "action_space": self.single_action_space}
+
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        """Attribute ``name`` of every env, as a tuple (gymnasium's ``VectorEnv.get_attr``): the shared
+        attributes (``spec``, ``render_mode``, ``metadata``, ``observation_space``, ``action_space``, the task's
+        settings), ``np_random_seed``, and attributes set with :meth:`set_attr`.
+
+        Raises:
+            AttributeError: the envs have no attribute ``name``.
+        """
+        user = self.__dict__.get("_user_attrs", {})
+        if name in user:
+            return tuple(user[name])
+        if name == "np_random_seed":
+            return self.np_random_seed
+        shared = self._env_attributes()
+        if name not in shared:
+            raise AttributeError(f"{type(self).__name__} envs have no attribute {name!r} (they have: "
+                                 f"{', '.join(sorted({*shared, 'np_random_seed', *user}))})")
+        return (shared[name],) * self.num_envs
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Calls method ``name`` of every env with the arguments, or reads attribute ``name`` where it is not
+        callable (gymnasium's ``VectorEnv.call``)."""
+        return tuple(v(*args, **kwargs) if callable(v) else v for v in self.get_attr(name))
+
+    def set_attr(self, name: str, values: Any) -> None:
+        """Sets attribute ``name`` of every env: ``values`` is a list or tuple of one value per env, or one
+        value for all (gymnasium's ``VectorEnv.set_attr``). The task's own settings are fixed when the env
+        is made (``make_vec(..., name=value)``).
+
+        Raises:
+            ValueError: a list or tuple whose length is not ``num_envs``.
+            AttributeError: ``name`` is a setting fixed when the env was made.
+        """
+        if not isinstance(values, (list, tuple)):
+            values = [values] * self.num_envs
+        if len(values) != self.num_envs:
+            raise ValueError("Values must be a list or tuple with length equal to the number of environments. "
+                             f"Got `{len(values)}` values for {self.num_envs} environments.")
+        if name in self._env_attributes() or name == "np_random_seed":
+            raise AttributeError(f"{name!r} is fixed when the env is made (make_vec(..., {name}=...) or "
+                                 "reset(seed=...)); set_attr cannot change it")
+        self.__dict__.setdefault("_user_attrs", {})[name] = list(values)
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()

@@ -303,6 +303,7 @@ class AtariVectorEnv(BaseVectorEnv):
             # A life lost under DISABLED continues the game from the stored observation (episodic life).
             game_mask = mask & ~self._life_lost
         indices = np.flatnonzero(game_mask)
+        self._set_env_seeds(seeds, None if mask.all() else game_mask)
         if len(indices):
             ale_seeds = [-1] * len(indices) if seeds is None else [seeds[i] for i in indices]
             obs, info = self._ale.reset(indices.tolist(), ale_seeds)
@@ -324,6 +325,10 @@ class AtariVectorEnv(BaseVectorEnv):
         self._stats.reset(None if game_mask.all() else game_mask)
         self._has_reset = True
         return obs, self._batch_info(info, mask)
+
+    def _env_attributes(self) -> dict[str, Any]:
+        """The shared attributes and the preprocessing options (``frameskip``, ``episodic_life``, ...)."""
+        return {**super()._env_attributes(), **self.options}
 
     # ---------------------------------------------------------------------------------------------- step
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:

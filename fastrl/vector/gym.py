@@ -174,3 +174,12 @@ class GymVectorEnv(BaseVectorEnv):
     def get_attr(self, name: str) -> tuple[Any, ...]:
         """Attribute ``name`` of every sub-env."""
         return self.env.get_attr(name)
+
+    def set_attr(self, name: str, values: Any) -> None:
+        """Sets attribute ``name`` of every sub-env (one value for all, or a list or tuple of one per env)."""
+        self.env.set_attr(name, values)
+
+    @property
+    def np_random_seed(self) -> tuple[int, ...]:
+        """The seed of each sub-env's generator (gymnasium's ``np_random_seed``)."""
+        return tuple(self.env.np_random_seed)

@@ -277,6 +277,7 @@ class NativeVectorEnv(BaseVectorEnv):
             accepted = ", ".join(["max_episode_steps", *task.kwargs]) or "none"
             raise ValueError(f"unknown keyword argument(s) for {env_id}: {', '.join(unknown)} (accepted: {accepted})")
         core_kwargs = {name: check(name, kwargs[name]) for name, check in task.kwargs.items() if name in kwargs}
+        self._settings = dict(core_kwargs)
 
         core_class = getattr(_core, task.core_class)
         if num_threads is None:
@@ -343,7 +344,12 @@ class NativeVectorEnv(BaseVectorEnv):
         mask, bound_a, bound_b = self._parse_options(options)
         obs = self._core.reset(seeds, mask, bound_a, bound_b)
         self._seeded = True
+        self._set_env_seeds(seeds, mask)
         return obs, {}
+
+    def _env_attributes(self) -> dict[str, Any]:
+        """The shared attributes and this task's settings (``max_episode_steps`` and its keywords)."""
+        return {**super()._env_attributes(), "max_episode_steps": self.max_episode_steps, **self._settings}
 
     def step(
         self, actions: np.ndarray
