@@ -82,3 +82,28 @@ def test_atari_and_fallback_envs_have_the_same_attribute_api():
         assert env.np_random_seed == (4, 5)
         env.set_attr("my_tag", 7)
         assert env.get_attr("my_tag") == (7, 7)
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1", "PongNoFrameskip-v4", "FrozenLake-v1"])
+def test_error_classes_are_gymnasiums(env_id):
+    # gymnasium's AsyncVectorEnv is the oracle for the asynchronous calls and for use after close()
+    ref = gym.vector.AsyncVectorEnv([lambda: gym.make("CartPole-v1")] * 2)
+    ref.reset(seed=0)
+    with pytest.raises(gym.error.NoAsyncCallError):
+        ref.step_wait()
+    ref.close()
+    with pytest.raises(gym.error.ClosedEnvironmentError):
+        ref.reset()
+    env = fastrl.make_vec(env_id, 2, seed=0)
+    env.reset()
+    with pytest.raises(gym.error.NoAsyncCallError):
+        env.step_wait()
+    with pytest.raises(TypeError, match="scalar"):  # one action for the batch, as gymnasium refuses it
+        env.step(0.0 if isinstance(env.single_action_space, gym.spaces.Box) else 0)
+    env.close()
+    for call in (env.reset, lambda: env.step(np.stack([env.single_action_space.sample()] * 2))):
+        with pytest.raises(gym.error.ClosedEnvironmentError, match="closed"):
+            call()
+    # the classes are also the builtin ones earlier fastrl versions raised
+    assert issubclass(fastrl.vector._api.StepWaitError, (RuntimeError, ValueError))
+    assert issubclass(fastrl.vector._api.EnvClosedError, ValueError)

@@ -116,6 +116,7 @@ void ConvertActions(const py::handle& obj, int num_envs, std::int64_t num_action
     throw py::type_error("actions must be an integer array (Discrete action space), got dtype " +
                          std::string(py::str(a.array.dtype())));
   }
+  if (a.proxy->nd == 0) throw py::type_error("actions must be an array of one action per env, got a scalar");
   if (a.proxy->nd != 1 || a.proxy->dimensions[0] != num_envs) {
     throw py::value_error("actions must have shape (" + std::to_string(num_envs) + ",), got " + ShapeString(a.array));
   }
@@ -146,6 +147,7 @@ void ConvertActions(const py::handle& obj, int num_envs, std::int64_t /*num_acti
     throw py::type_error("actions must be a float32 or float64 array (Box action space), got dtype " +
                          std::string(py::str(a.array.dtype())));
   }
+  if (a.proxy->nd == 0) throw py::type_error("actions must be an array of one action per env, got a scalar");
   if (a.proxy->nd != 2 || a.proxy->dimensions[0] != num_envs || a.proxy->dimensions[1] != 1) {
     throw py::value_error("actions must have shape (" + std::to_string(num_envs) + ", 1), got " +
                           ShapeString(a.array));

@@ -16,7 +16,21 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from gymnasium.error import ClosedEnvironmentError, NoAsyncCallError
 from gymnasium.vector import VectorEnv
+
+
+class StepWaitError(NoAsyncCallError, RuntimeError, ValueError):
+    """``step_wait()`` without a pending ``step_async()``: gymnasium's ``NoAsyncCallError`` (and, for code
+    written against earlier fastrl versions, a ``RuntimeError`` and a ``ValueError``)."""
+
+    def __init__(self, message: str = "step_wait() called without a pending step_async(actions)") -> None:
+        super().__init__(message, "step")
+
+
+class EnvClosedError(ClosedEnvironmentError, ValueError):
+    """A vector env used after ``close()``: gymnasium's ``ClosedEnvironmentError`` (and a ``ValueError``, for
+    code written against earlier fastrl versions)."""
 
 
 class BaseVectorEnv(VectorEnv):
@@ -105,6 +119,8 @@ class BaseVectorEnv(VectorEnv):
         self.close()
 
     def _check_idle(self) -> None:
+        if self.closed:
+            raise EnvClosedError("this vector env is closed")
         if self._waiting:
             raise RuntimeError("a step_async() is pending: call step_wait() first")
 
@@ -135,11 +151,14 @@ def check_actions(actions: Any, space: spaces.Space, num_envs: int) -> Any:
         num_envs: batch size.
 
     Raises:
+        TypeError: a scalar instead of one action per env.
         ValueError: wrong shape, dtype or an out-of-range discrete action; the message names ``actions``.
     """
     if not isinstance(space, (spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Box)):
         return actions
     arr = actions if type(actions) is np.ndarray else np.asarray(actions)
+    if arr.ndim == 0:  # gymnasium's vector envs raise TypeError here too
+        raise TypeError(f"actions must be an array of one action per env, got a scalar {actions!r}")
     shape = (num_envs, *space.shape)
     if arr.shape != shape:
         raise ValueError(f"actions must have shape {shape} (num_envs, *action_shape), got {arr.shape}")

@@ -37,7 +37,7 @@ from gymnasium.spaces import Box, Discrete
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from fastrl.vector._api import BaseVectorEnv, EpisodeStatistics, check_reset_mask
+from fastrl.vector._api import BaseVectorEnv, EpisodeStatistics, StepWaitError, check_reset_mask
 from fastrl.vector._common import check_bool, check_num_envs, check_num_threads, check_seed
 
 __all__ = ["AtariVectorEnv", "is_atari_id"]
@@ -357,7 +357,7 @@ class AtariVectorEnv(BaseVectorEnv):
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Waits for the step started by ``step_async`` and returns its results (see ``step``)."""
         if not self._waiting:
-            raise RuntimeError("step_wait() called without a pending step_async()")
+            raise StepWaitError()
         obs, raw_rewards, terminations, truncations, ale_info = self._ale.recv()
         self._waiting = False
         raw = raw_rewards.astype(np.float64)

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from fastrl.vector._api import BaseVectorEnv, EpisodeStatistics, check_reset_mask
+from fastrl.vector._api import BaseVectorEnv, EpisodeStatistics, StepWaitError, check_reset_mask
 from fastrl.vector._common import check_bool, check_num_envs, check_num_threads, check_seed, parse_autoreset_mode
 
 __all__ = ["GymVectorEnv", "make_gym_vec"]
@@ -147,7 +147,7 @@ class GymVectorEnv(BaseVectorEnv):
     def step_wait(self):
         """Finishes the step started by ``step_async`` and returns its results (see ``step``)."""
         if not self._waiting:
-            raise RuntimeError("step_wait() called without a pending step_async()")
+            raise StepWaitError()
         self._waiting = False
         if self._async:
             obs, rewards, terminations, truncations, infos = self.env.step_wait()

@@ -25,7 +25,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from fastrl import _core
-from fastrl.vector._api import BaseVectorEnv
+from fastrl.vector._api import BaseVectorEnv, EnvClosedError, StepWaitError
 from fastrl.vector._common import check_bool, check_num_envs, check_num_threads, check_seed, parse_autoreset_mode
 
 __all__ = ["NativeVectorEnv", "is_native_id", "NATIVE_IDS"]
@@ -151,10 +151,7 @@ class _Closed:
     """Stands in for the C++ object after close(), so late calls fail clearly at no per-step cost."""
 
     def __getattr__(self, name: str) -> Any:
-        def closed(*args: Any, **kwargs: Any) -> Any:
-            raise ValueError("this vector env is closed")
-
-        return closed
+        raise EnvClosedError(f"this vector env is closed ({name} after close())")
 
 
 class _Float32ResetObs:
@@ -375,7 +372,13 @@ class NativeVectorEnv(BaseVectorEnv):
         self._core.step_async(actions)
 
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Waits for the step started by ``step_async`` and returns what ``step`` would have returned."""
+        """Waits for the step started by ``step_async`` and returns what ``step`` would have returned.
+
+        Raises:
+            StepWaitError: no ``step_async`` is pending (gymnasium's ``NoAsyncCallError``).
+        """
+        if not self._core.pending:
+            raise StepWaitError()
         return self._core.step_wait()
 
     def get_state(self) -> np.ndarray:
