@@ -26,14 +26,19 @@ import torch
 import torch.nn.functional as F
 from gymnasium import spaces
 
-from fastrl.agents.actor_critic import ActorCritic, actor_critic_loss, mlp_loss_backward, sample_categorical
+from fastrl.agents.actor_critic import (
+    ActorCritic,
+    actor_critic_loss,
+    mlp_loss_backward,
+    rollout_advantages,
+    sample_categorical,
+)
 from fastrl.agents.base import AgentBase, resolve_config, torch_device
 from fastrl.agents.config import AgentConfig, require, require_int, require_real
 from fastrl.agents.loop import DeviceMeans, TrainLoop
 from fastrl.agents.runner import EnvRunner
 from fastrl.checkpoint import set_torch_rng_state, torch_rng_state
 from fastrl.optim import FlatAdam, FlatRMSprop
-from fastrl.returns import gae
 from fastrl.schedules import LinearSchedule
 
 __all__ = ["A2CConfig", "A2C", "PRESETS"]
@@ -198,13 +203,11 @@ class A2C(AgentBase):
     def _advantages(self, values, next_values, rewards, terminated, truncated):
         """GAE advantages and value targets ``(T * N,)`` from ``fastrl.returns.gae`` (normalized if asked)."""
         cfg = self.config
-        T, N = rewards.shape
-        adv, ret = gae(rewards.astype(np.float32), values.cpu().numpy().reshape(T, N),
-                       next_values.cpu().numpy().reshape(T, N), terminated, truncated, cfg.gamma, cfg.gae_lambda)
-        adv_t = torch.from_numpy(adv.reshape(-1)).to(self.device)
+        adv, ret = rollout_advantages(rewards, values, next_values, terminated, truncated, cfg.gamma, cfg.gae_lambda)
+        adv_t = adv.to(self.device)
         if cfg.normalize_advantage and len(adv_t) > 1:
             adv_t = (adv_t - adv_t.mean()) / (adv_t.std() + 1e-8)
-        return adv_t, torch.from_numpy(ret.reshape(-1)).to(self.device)
+        return adv_t, ret.to(self.device)
 
     def train(self, steps: int | None = None, *, logger: Any = None, progress: bool = False,
               callback: Callable[[Any], None] | None = None, callback_interval: int = 0) -> A2C:

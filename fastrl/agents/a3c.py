@@ -33,10 +33,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fastrl.agents.actor_critic import ActorCritic, actor_critic_loss, mlp_loss_backward, sample_categorical
+from fastrl.agents.actor_critic import (
+    ActorCritic,
+    actor_critic_loss,
+    mlp_loss_backward,
+    rollout_advantages,
+    sample_categorical,
+)
 from fastrl.agents.config import require_real
 from fastrl.agents.hogwild import HogwildAgent, HogwildConfig, HogwildWorker, WorkerLink
-from fastrl.returns import gae
 
 __all__ = ["A3CConfig", "A3C", "PRESETS"]
 
@@ -117,10 +122,8 @@ class _Worker(HogwildWorker):
     def _targets(self, values: torch.Tensor, next_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """GAE advantages and returns ``(T * N,)`` (see the module docstring)."""
         cfg = self.config
-        T, N = cfg.t_max, cfg.num_envs
-        adv, ret = gae(self.rewards, values.numpy().reshape(T, N), next_values.numpy().reshape(T, N),
-                       self.terminated, self.truncated, cfg.gamma, cfg.gae_lambda)
-        return torch.from_numpy(adv.reshape(-1)), torch.from_numpy(ret.reshape(-1))
+        return rollout_advantages(self.rewards, values, next_values, self.terminated, self.truncated, cfg.gamma,
+                                  cfg.gae_lambda)
 
 
 class A3C(HogwildAgent):

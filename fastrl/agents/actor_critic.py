@@ -22,8 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from fastrl.nets import MLP, LSTMCore, LSTMState, is_image_shape, linear_stack_backward, linear_stack_forward, torso
+from fastrl.returns import gae
 
-__all__ = ["ActorCritic", "actor_critic_loss", "mlp_loss_backward", "sample_categorical"]
+__all__ = ["ActorCritic", "actor_critic_loss", "mlp_loss_backward", "rollout_advantages", "sample_categorical"]
 
 
 class ActorCritic(nn.Module):
@@ -137,6 +138,17 @@ def sample_categorical(logits: torch.Tensor, rng: np.random.Generator) -> np.nda
     z = logits.detach().cpu().numpy()
     with np.errstate(divide="ignore"):  # E == 0 (probability 2**-53) gives +inf: that action, as it should
         return np.argmax(z - np.log(rng.standard_exponential(z.shape, dtype=np.float32)), axis=1)
+
+
+def rollout_advantages(rewards: np.ndarray, values: torch.Tensor, next_values: torch.Tensor, terminated: np.ndarray,
+                       truncated: np.ndarray, gamma: float, gae_lambda: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """GAE advantages and value targets of a rollout, flat ``(T * N,)`` CPU tensors, from ``fastrl.returns.gae``
+    with the rollout's ``(T, N)`` rewards and flags and the values ``(T * N,)`` of its states and of their TRUE
+    next states (bootstrapped at time limits, not at terminations)."""
+    T, N = rewards.shape
+    adv, ret = gae(np.asarray(rewards, dtype=np.float32), values.cpu().numpy().reshape(T, N),
+                   next_values.cpu().numpy().reshape(T, N), terminated, truncated, gamma, gae_lambda)
+    return torch.from_numpy(adv.reshape(-1)), torch.from_numpy(ret.reshape(-1))
 
 
 def actor_critic_loss(logits: torch.Tensor, values: torch.Tensor, actions: torch.Tensor,

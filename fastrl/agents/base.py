@@ -80,7 +80,11 @@ class AgentBase:
         cfg = self.config  # type: ignore[attr-defined]
         return evaluate_policy(lambda obs: self.act(obs, deterministic=True), cfg.env_id,  # type: ignore[attr-defined]
                                episodes, seed=cfg.seed + 10_000 if seed is None else seed,
-                               env_kwargs=cfg.env_kwargs, max_envs=max_envs)
+                               env_kwargs=cfg.env_kwargs, max_envs=max_envs, reset=self._evaluation_reset())
+
+    def _evaluation_reset(self) -> Any:
+        """The ``reset`` hook of :func:`evaluate_policy` for this agent's policy (None: it has no memory)."""
+        return None
 
     @property
     def recent_returns(self) -> deque[float]:

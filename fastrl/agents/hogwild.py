@@ -37,7 +37,6 @@ from gymnasium import spaces
 
 from fastrl.agents.base import AgentBase, resolve_config, torch_device
 from fastrl.agents.config import AgentConfig, require, require_int, require_real
-from fastrl.agents.evaluation import evaluate_policy
 from fastrl.agents.loop import DeviceMeans, TrainLoop, crossed
 from fastrl.agents.runner import EnvRunner
 from fastrl.optim import FlatAdam, FlatRMSprop, clip_flat_, flat_parameters_and_gradient
@@ -535,14 +534,10 @@ class HogwildAgent(AgentBase):
             tick()
         return self
 
-    def evaluate(self, episodes: int = 10, *, seed: int | None = None, max_envs: int = 16) -> np.ndarray:
-        """Returns ``(episodes,)`` float64 of the greedy policy of the shared network over fresh episodes (see
-        :meth:`AgentBase.evaluate`); a recurrent policy's memory starts empty in each episode."""
-        cfg = self.config
+    def _evaluation_reset(self) -> Any:
+        """:meth:`evaluate` starts with an empty memory and empties a row's memory where its episode starts."""
         self._memory = None
-        return evaluate_policy(lambda obs: self.act(obs, deterministic=True), cfg.env_id, episodes,
-                               seed=cfg.seed + 10_000 if seed is None else seed, env_kwargs=cfg.env_kwargs,
-                               max_envs=max_envs, reset=self.reset_memory if cfg.recurrent else None)
+        return self.reset_memory if self.config.recurrent else None
 
     def close(self) -> None:
         """Stops the worker processes."""

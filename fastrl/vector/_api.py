@@ -60,11 +60,8 @@ class BaseVectorEnv(VectorEnv):
         """Records the seeds a reset used (``None``: the envs kept their generators)."""
         if seeds is None:
             return
-        if mask is None or self._env_seeds is None:
-            current = [-1] * self.num_envs if self._env_seeds is None else list(self._env_seeds)
-            self._env_seeds = [int(s) if mask is None or mask[i] else current[i] for i, s in enumerate(seeds)]
-        else:
-            self._env_seeds = [int(seeds[i]) if mask[i] else s for i, s in enumerate(self._env_seeds)]
+        current = self._env_seeds or [-1] * self.num_envs
+        self._env_seeds = [int(s) if mask is None or mask[i] else current[i] for i, s in enumerate(seeds)]
 
     def _env_attributes(self) -> dict[str, Any]:
         """Attributes every env of the batch shares (name -> value), read by :meth:`get_attr`; subclasses add

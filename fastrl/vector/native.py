@@ -25,7 +25,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from fastrl import _core
-from fastrl.vector._api import BaseVectorEnv, EnvClosedError, StepWaitError
+from fastrl.vector._api import BaseVectorEnv, EnvClosedError, StepWaitError, check_reset_mask
 from fastrl.vector._common import check_bool, check_num_envs, check_num_threads, check_seed, parse_autoreset_mode
 
 __all__ = ["NativeVectorEnv", "is_native_id", "NATIVE_IDS"]
@@ -440,14 +440,4 @@ class NativeVectorEnv(BaseVectorEnv):
         bound_a, bound_b = values
         if not task.symmetric_reset and bound_a > bound_b:
             raise ValueError(f"options: low ({bound_a}) must not exceed high ({bound_b})")
-        mask = options.get("reset_mask")
-        if mask is not None:
-            if not isinstance(mask, np.ndarray):
-                raise TypeError(f"options['reset_mask'] must be a numpy array, got {type(mask).__name__}")
-            if mask.shape != (self.num_envs,):
-                raise ValueError(f"options['reset_mask'] must have shape ({self.num_envs},), got {mask.shape}")
-            if mask.dtype != np.bool_:
-                raise TypeError(f"options['reset_mask'] must have dtype bool, got {mask.dtype}")
-            if not mask.any():
-                raise ValueError("options['reset_mask'] must contain at least one True value")
-        return mask, bound_a, bound_b
+        return check_reset_mask(options, self.num_envs), bound_a, bound_b
