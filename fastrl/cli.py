@@ -193,6 +193,8 @@ def _cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
             print(f"fastrl train: error: cannot resume {str(run_dir)!r}: {CONFIG_NAME} is not a fastrl run config "
                   f"({err})", file=sys.stderr)
             return 2
+        if args.video and _video_missing("train", str(saved.get("config", {}).get("env_id", ""))):
+            return 2
         overrides = {}
         # --total-steps extends (or shortens) the budget; schedules defined as fractions stretch with it.
         if args.total_steps_override is not None:
@@ -230,6 +232,8 @@ def _cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
         except (TypeError, ValueError) as err:
             print(f"fastrl train: error: {err}", file=sys.stderr)
             return 2
+        if args.video and _video_missing("train", config.env_id):
+            return 2
         run_dir = _run_dir_for(args, config, algo)
         if (run_dir / CONFIG_NAME).exists():
             print(f"fastrl train: error: run directory {str(run_dir)!r} exists; continue it with "
@@ -262,6 +266,8 @@ def _cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
             returns = agent.evaluate(args.eval_episodes)
             logger.log("charts/eval_return", float(returns.mean()), agent.global_step)
             print(f"greedy return over {len(returns)} episodes: {returns.mean():.2f} +- {returns.std():.2f}")
+        if args.video and agent.global_step >= agent.config.total_steps:
+            _record(agent, run_dir / "videos", 3)
     finally:
         logger.close()
         agent.close()
@@ -284,46 +290,6 @@ def _resolve_checkpoint(target: str) -> Path:
     return path
 
 
-def _record_video(agent: Any, video_dir: str, episodes: int, seed: int) -> int:
-    """Records ``episodes`` greedy episodes with gymnasium's RecordVideo; returns an exit code."""
-    import importlib.util
-
-    import gymnasium as gym
-    import numpy as np
-
-    if importlib.util.find_spec("moviepy") is None:
-        print("fastrl eval: error: --video needs moviepy (`pip install moviepy`); no video was written",
-              file=sys.stderr)
-        return 1
-    from fastrl.vector.atari import is_atari_id
-
-    env_id = agent.config.env_id
-    if is_atari_id(env_id):
-        import ale_py
-
-        gym.register_envs(ale_py)
-        env = gym.make(env_id, render_mode="rgb_array", frameskip=1)
-        env = gym.wrappers.AtariPreprocessing(env, frame_skip=4, screen_size=84, grayscale_obs=True, noop_max=30)
-        env = gym.wrappers.FrameStackObservation(env, 4)
-    else:
-        env = gym.make(env_id, render_mode="rgb_array", **agent.config.env_kwargs)
-    env = gym.wrappers.RecordVideo(env, video_dir, episode_trigger=lambda _: True, disable_logger=True)
-    try:
-        for ep in range(episodes):
-            obs, _ = env.reset(seed=seed + ep)
-            if hasattr(agent, "reset_memory"):  # a recurrent policy starts each episode with an empty memory
-                agent.reset_memory()
-            done = False
-            while not done:
-                action = int(agent.act(np.asarray(obs)[None], deterministic=True)[0])
-                obs, _, terminated, truncated, _ = env.step(action)
-                done = terminated or truncated
-    finally:
-        env.close()
-    print(f"videos: {video_dir}")
-    return 0
-
-
 def _cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
     try:
         agent = load_agent(_resolve_checkpoint(args.target), device=args.device, inference_only=True)
@@ -331,16 +297,34 @@ def _cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
         print(f"fastrl eval: error: {err}", file=sys.stderr)
         return 2
     try:
+        if args.video and _video_missing("eval", agent.config.env_id):
+            return 2
         seed = agent.config.seed + 10_000 if args.seed is None else args.seed
         returns = agent.evaluate(args.episodes, seed=seed)
         print(f"{agent.config.env_id}: greedy return over {len(returns)} episodes: "
               f"{returns.mean():.2f} +- {returns.std():.2f} (min {returns.min():.1f}, max {returns.max():.1f}, "
               f"step {agent.global_step})")
         if args.video:
-            return _record_video(agent, args.video, min(args.episodes, 3), seed)
+            _record(agent, args.video, min(args.episodes, 3), seed)
     finally:
         agent.close()
     return 0
+
+
+def _video_missing(cmd: str, env_id: str) -> bool:
+    """Says (one line) which extra ``--video`` needs when recording ``env_id`` cannot work here."""
+    from fastrl.agents.evaluation import missing_video_dependencies
+
+    missing = missing_video_dependencies(env_id)
+    if missing:
+        print(f"fastrl {cmd}: error: --video needs {' and '.join(missing)}: pip install \"fastrl[video]\"",
+              file=sys.stderr)
+    return bool(missing)
+
+
+def _record(agent: Any, video_dir: str | Path, episodes: int, seed: int | None = None) -> None:
+    for rec in agent.record_video(video_dir, episodes, seed=seed):
+        print(f"video: {rec.path} ({rec.frames} frames, return {rec.episode_return:.2f})")
 
 
 # ---- plot ----------------------------------------------------------------------------------------
@@ -418,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
                              help="stop after N env steps in this invocation (continue later with --resume)")
     run_options.add_argument("--eval-episodes", type=int, default=20,
                              help="greedy episodes evaluated at the end (default: 20; 0: none)")
+    run_options.add_argument("--video", action="store_true",
+                             help="at the end, record 3 greedy episodes as mp4 into <run>/videos (needs the "
+                             "[video] extra)")
     run_options.add_argument("--no-progress", action="store_true", help="no progress bar")
     run_options.add_argument("--no-tensorboard", action="store_true", help="CSV metrics only")
 
@@ -447,7 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--episodes", type=int, default=20, help="episodes (default: 20)")
     ev.add_argument("--seed", type=int, help="seed of the evaluation envs (default: the run's seed + 10000)")
     ev.add_argument("--device", help="torch device (default: the run's)")
-    ev.add_argument("--video", metavar="DIR", help="also record up to 3 episodes as mp4 into DIR (needs moviepy)")
+    ev.add_argument("--video", metavar="DIR", help="also record up to 3 of the episodes as mp4 into DIR (needs the "
+                    "[video] extra)")
     ev.set_defaults(func=_cmd_eval)
 
     plot = sub.add_parser("plot", help="PNG learning curve of one or several runs (needs matplotlib)")

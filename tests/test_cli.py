@@ -68,9 +68,6 @@ def test_eval_and_plot(tmp_path, capsys):
     assert main(["eval", str(tmp_path / "r" / "checkpoints" / "last.pt"), "--episodes", "1"]) == 0
     assert main(["eval", str(tmp_path / "nothing")]) == 2
     assert "neither" in capsys.readouterr().err
-    if importlib.util.find_spec("moviepy") is None:
-        assert main(["eval", str(tmp_path / "r"), "--episodes", "1", "--video", str(tmp_path / "v")]) == 1
-        assert "moviepy" in capsys.readouterr().err
     if importlib.util.find_spec("matplotlib") is None:
         assert main(["plot", str(tmp_path / "r")]) == 1
         assert "matplotlib" in capsys.readouterr().err

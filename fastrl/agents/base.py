@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from fastrl.agents.evaluation import evaluate_policy
+from fastrl.agents.evaluation import Recording, evaluate_policy, record_episodes
 from fastrl.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from fastrl.memory import check_fits, replay_memory_bytes
 
@@ -81,6 +81,18 @@ class AgentBase:
         return evaluate_policy(lambda obs: self.act(obs, deterministic=True), cfg.env_id,  # type: ignore[attr-defined]
                                episodes, seed=cfg.seed + 10_000 if seed is None else seed,
                                env_kwargs=cfg.env_kwargs, max_envs=max_envs, reset=self._evaluation_reset())
+
+    def record_video(self, video_dir: str | os.PathLike, episodes: int = 1, *,
+                     seed: int | None = None) -> list[Recording]:
+        """Records ``episodes`` episodes of the deterministic policy as mp4 files in ``video_dir``
+        (``episode-<k>.mp4``) and returns what was recorded. Episode k is :meth:`evaluate`'s k-th with the same
+        ``seed`` (default ``config.seed + 10_000``): same actions, same return. The policy sees its training
+        observations; the video shows the env's frames (the raw RGB screen for Atari). Needs
+        ``pip install "fastrl[video]"``; see :func:`fastrl.agents.evaluation.record_episodes`."""
+        cfg = self.config  # type: ignore[attr-defined]
+        return record_episodes(lambda obs: self.act(obs, deterministic=True), cfg.env_id,  # type: ignore[attr-defined]
+                               episodes, video_dir, seed=cfg.seed + 10_000 if seed is None else seed,
+                               env_kwargs=cfg.env_kwargs, reset=self._evaluation_reset())
 
     def _evaluation_reset(self) -> Any:
         """The ``reset`` hook of :func:`evaluate_policy` for this agent's policy (None: it has no memory)."""

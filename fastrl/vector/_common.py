@@ -71,3 +71,11 @@ def check_seed(seed: Any, num_envs: int, name: str = "seed") -> list[int] | None
         if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0:
             raise ValueError(f"{name} entries must be non-negative ints, got {s!r}")
     return [int(s) for s in seeds]
+
+
+def check_render_mode(render_mode: Any, supported: tuple[str, ...] = ("rgb_array",)) -> str | None:
+    """``None`` or one of ``supported``; ValueError naming ``render_mode`` otherwise."""
+    if render_mode is None or (isinstance(render_mode, str) and render_mode in supported):
+        return render_mode
+    raise ValueError(f"render_mode must be None or one of {list(supported)}, got {render_mode!r} (for a window, "
+                     "wrap the env in gymnasium.wrappers.vector.HumanRendering over render_mode='rgb_array')")

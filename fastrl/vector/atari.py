@@ -38,7 +38,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from fastrl.vector._api import BaseVectorEnv, EpisodeStatistics, StepWaitError, check_reset_mask
-from fastrl.vector._common import check_bool, check_num_envs, check_num_threads, check_seed
+from fastrl.vector._common import check_bool, check_num_envs, check_num_threads, check_render_mode, check_seed
 
 __all__ = ["AtariVectorEnv", "is_atari_id"]
 
@@ -122,6 +122,38 @@ def _resolve_options(env_id: str, spec: gym.envs.registration.EnvSpec, kwargs: d
     return opts
 
 
+_SCREEN = (210, 160)  # the Atari 2600's screen as ALE gives it, (height, width)
+
+
+class _ScreenTwin:
+    """Two ale-py vector interfaces driven as one: ``main`` gives the observations, ``screen`` the raw RGB
+    screens for ``render()``. Both get the same resets (seeds) and actions, so they play the same games."""
+
+    def __init__(self, main: Any, screen: Any) -> None:
+        self._main = main
+        self._screen = screen
+        self.screens: np.ndarray | None = None  # (N, 210, 160, 3) uint8 after the last reset or step
+
+    def get_action_set(self) -> Any:
+        return self._main.get_action_set()
+
+    def reset(self, indices: list[int], seeds: list[int]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        screens, _ = self._screen.reset(indices, seeds)
+        if self.screens is None:
+            self.screens = np.zeros(screens.shape[:1] + screens.shape[2:], dtype=np.uint8)
+        self.screens[indices] = screens[indices, -1]
+        return self._main.reset(indices, seeds)
+
+    def send(self, actions: np.ndarray, paddle: np.ndarray) -> None:
+        self._main.send(actions, paddle)
+        self._screen.send(actions, paddle)
+
+    def recv(self) -> tuple:
+        result = self._main.recv()
+        self.screens = self._screen.recv()[0][:, -1]
+        return result
+
+
 class AtariVectorEnv(BaseVectorEnv):
     """``num_envs`` copies of an Atari game, stepped by ale-py's C++ thread pool, with DQN preprocessing.
 
@@ -169,6 +201,8 @@ class AtariVectorEnv(BaseVectorEnv):
         seed: seed of the first ``reset()`` without one (``None``: nondeterministic).
         num_threads: ale-py worker threads (``None``: ``min(num_envs, cpu count)``).
         autoreset_mode: a ``gymnasium.vector.AutoresetMode``.
+        render_mode: ``None`` or ``"rgb_array"``: ``render()`` returns each game's raw RGB screen (a twin of the
+            games, driven with the same seeds and actions, supplies them; it doubles the emulation cost).
         episode_statistics: add ``infos["episode"]``/``infos["_episode"]`` (whole games, raw scores; see above).
         **env_kwargs: ``frameskip``, ``repeat_action_probability``, ``episodic_life``, ``reward_clipping``,
             ``noop_max``, ``use_fire_reset``, ``full_action_space``, ``max_num_frames_per_episode`` (or
@@ -185,6 +219,7 @@ class AtariVectorEnv(BaseVectorEnv):
         num_threads: int | None = None,
         autoreset_mode: AutoresetMode = AutoresetMode.NEXT_STEP,
         episode_statistics: bool = False,
+        render_mode: str | None = None,
         **env_kwargs: Any,
     ) -> None:
         import ale_py
@@ -205,35 +240,42 @@ class AtariVectorEnv(BaseVectorEnv):
         self.env_id = env_id
         self.num_envs = num_envs
         self.autoreset_mode = autoreset_mode
-        self.metadata = {"autoreset_mode": autoreset_mode}
-        self.render_mode = None
-        # ale-py always runs in its "NextStep" mode here: SAME_STEP and DISABLED are built on it below, so
-        # that every mode sees the ending step's own info and episodic life works the same way in each.
-        self._ale = ale_py.ALEVectorInterface(
-            rom_path=roms.get_rom_path(spec.kwargs["game"]),
-            num_envs=num_envs,
-            frame_skip=opts["frameskip"],
-            stack_num=opts["stack_num"],
-            img_height=opts["img_height"],
-            img_width=opts["img_width"],
-            grayscale=True,
-            maxpool=True,
-            # ale-py plays k ~ U[0, noop_max) no-op frames for its noop_max; fastrl's noop_max is "up to".
-            noop_max=opts["noop_max"] + 1,
-            use_fire_reset=opts["use_fire_reset"],
-            # ale-py's own episodic_life resets the whole game at a life loss; life_loss_info reports
-            # terminated=True at a life loss and lets the game go on, which is DQN's episodic life.
-            episodic_life=False,
-            life_loss_info=opts["episodic_life"],
-            reward_clipping=False,  # clipped here so that the statistics can report raw game scores
-            max_episode_steps=opts["max_num_frames_per_episode"],
-            repeat_action_probability=opts["repeat_action_probability"],
-            full_action_space=opts["full_action_space"],
-            batch_size=0,  # = num_envs: every step returns every env, in order
-            num_threads=0 if num_threads is None else num_threads,
-            thread_affinity_offset=-1,
-            autoreset_mode="NextStep",
-        )
+        self.render_mode = check_render_mode(render_mode)
+        self.metadata = {"autoreset_mode": autoreset_mode, "render_modes": ["rgb_array"],
+                         "render_fps": max(1, round(60 / opts["frameskip"]))}  # the emulator runs at 60 Hz
+
+        def interface(**image: Any) -> Any:
+            # ale-py always runs in its "NextStep" mode here: SAME_STEP and DISABLED are built on it below, so
+            # that every mode sees the ending step's own info and episodic life works the same way in each.
+            return ale_py.ALEVectorInterface(
+                rom_path=roms.get_rom_path(spec.kwargs["game"]),
+                num_envs=num_envs,
+                frame_skip=opts["frameskip"],
+                **image,
+                # ale-py plays k ~ U[0, noop_max) no-op frames for its noop_max; fastrl's noop_max is "up to".
+                noop_max=opts["noop_max"] + 1,
+                use_fire_reset=opts["use_fire_reset"],
+                # ale-py's own episodic_life resets the whole game at a life loss; life_loss_info reports
+                # terminated=True at a life loss and lets the game go on, which is DQN's episodic life.
+                episodic_life=False,
+                life_loss_info=opts["episodic_life"],
+                reward_clipping=False,  # clipped here so that the statistics can report raw game scores
+                max_episode_steps=opts["max_num_frames_per_episode"],
+                repeat_action_probability=opts["repeat_action_probability"],
+                full_action_space=opts["full_action_space"],
+                batch_size=0,  # = num_envs: every step returns every env, in order
+                num_threads=0 if num_threads is None else num_threads,
+                thread_affinity_offset=-1,
+                autoreset_mode="NextStep",
+            )
+
+        self._ale = interface(stack_num=opts["stack_num"], img_height=opts["img_height"],
+                              img_width=opts["img_width"], grayscale=True, maxpool=True)
+        if self.render_mode is not None:
+            # The frames to render come from a twin of the games that gets the same seeds, resets and actions
+            # (the emulator is deterministic given them) and returns the raw RGB screen.
+            self._ale = _ScreenTwin(self._ale, interface(stack_num=1, img_height=_SCREEN[0], img_width=_SCREEN[1],
+                                                         grayscale=False, maxpool=False))
         action_set = list(self._ale.get_action_set())
         self._noop = action_set.index(ale_py.Action.NOOP)
         self.single_action_space = Discrete(len(action_set))
@@ -418,6 +460,21 @@ class AtariVectorEnv(BaseVectorEnv):
         infos["final_info"] = final_info
         infos["_final_info"] = ended.copy()
         return obs
+
+    def render(self) -> tuple[np.ndarray, ...] | tuple[None, ...]:
+        """One frame per env: with ``render_mode="rgb_array"`` the game's raw ``(210, 160, 3)`` uint8 RGB screen
+        after the last frame of the last step (gymnasium's ``AtariEnv.render()``); ``(None,) * num_envs``
+        without a render mode.
+
+        Raises:
+            gymnasium.error.ResetNeeded: before the first ``reset()``, as gymnasium's envs.
+        """
+        self._check_idle()
+        if not self._has_reset:
+            raise gym.error.ResetNeeded("Cannot call `render()` before calling `reset()`")
+        if self.render_mode is None:
+            return (None,) * self.num_envs
+        return tuple(frame.copy() for frame in self._ale.screens)
 
     def close_extras(self, **kwargs: Any) -> None:
         """Stops ale-py's worker threads."""

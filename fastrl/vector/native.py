@@ -11,6 +11,7 @@ replay adds) is safe.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import numbers
 import os
@@ -26,7 +27,15 @@ from gymnasium.vector.utils import batch_space
 
 from fastrl import _core
 from fastrl.vector._api import BaseVectorEnv, EnvClosedError, StepWaitError, check_reset_mask
-from fastrl.vector._common import check_bool, check_num_envs, check_num_threads, check_seed, parse_autoreset_mode
+from fastrl.vector._common import (
+    check_bool,
+    check_num_envs,
+    check_num_threads,
+    check_render_mode,
+    check_seed,
+    parse_autoreset_mode,
+)
+from fastrl.vector.render import ClassicFrames
 
 __all__ = ["NativeVectorEnv", "is_native_id", "NATIVE_IDS"]
 
@@ -138,6 +147,12 @@ def is_native_id(env_id: str) -> bool:
     return env_id in _TASKS
 
 
+def _render_fps(env_id: str) -> int:
+    """Frames per second of gymnasium's env class for ``env_id`` (its ``metadata["render_fps"]``)."""
+    env_class = gym.envs.registration.load_env_creator(gym.spec(env_id).entry_point)
+    return int(env_class.metadata["render_fps"])
+
+
 def _auto_num_threads(num_envs: int, grain: int) -> int:
     """One thread per ``grain`` envs (smaller chunks cost more to hand off than they save), at most one per core."""
     try:
@@ -234,9 +249,11 @@ class NativeVectorEnv(BaseVectorEnv):
             most one per core). Batches smaller than two grains are stepped inline on the calling thread.
         autoreset_mode: a ``gymnasium.vector.AutoresetMode`` (or its string value).
         episode_statistics: add ``infos["episode"]``/``infos["_episode"]`` where episodes end (see above).
+        render_mode: ``None`` or ``"rgb_array"``: ``render()`` returns one ``(H, W, 3)`` uint8 frame per env,
+            drawn by gymnasium's own renderer from the env's state, so equal to gymnasium's frame of the same
+            state (needs pygame: ``pip install "fastrl[video]"``).
         **env_kwargs: ``max_episode_steps`` (time limit; default as registered in gymnasium), and per task
-            ``sutton_barto_reward`` (CartPole), ``g`` (Pendulum), ``goal_velocity`` (MountainCar*);
-            ``render_mode=None`` is accepted, rendering is not supported.
+            ``sutton_barto_reward`` (CartPole), ``g`` (Pendulum), ``goal_velocity`` (MountainCar*).
     """
 
     def __init__(
@@ -248,6 +265,7 @@ class NativeVectorEnv(BaseVectorEnv):
         num_threads: int | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         episode_statistics: bool = False,
+        render_mode: str | None = None,
         **env_kwargs: Any,
     ) -> None:
         if env_id not in _TASKS:
@@ -267,8 +285,10 @@ class NativeVectorEnv(BaseVectorEnv):
             raise TypeError(f"max_episode_steps must be an int, got {type(max_episode_steps).__name__}")
         elif max_episode_steps < 1:
             raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
-        if kwargs.pop("render_mode", None) is not None:
-            raise ValueError(f"render_mode is not supported by the native {env_id}")
+        render_mode = check_render_mode(render_mode)
+        if render_mode is not None and importlib.util.find_spec("pygame") is None:
+            raise gym.error.DependencyNotInstalled(
+                f"render_mode={render_mode!r} needs pygame to draw {env_id}: pip install 'fastrl[video]'")
         unknown = sorted(set(kwargs) - set(task.kwargs))
         if unknown:
             accepted = ", ".join(["max_episode_steps", *task.kwargs]) or "none"
@@ -287,9 +307,17 @@ class NativeVectorEnv(BaseVectorEnv):
         self._env_id = env_id
         self._initial_seed = seed
         self._seeded = False
+        # Rendering: gymnasium's renderer draws the C++ state; Pendulum's frame also shows the last torque.
+        self._frames = ClassicFrames(env_id, self._settings) if render_mode is not None else None
+        self._last_u: np.ndarray | None = None  # Pendulum + rendering: last clipped torque, NaN after a reset
+        if self._frames is not None and self._frames.uses_last_u:
+            self._last_u = np.full(num_envs, np.nan)
+        self._next_reset: np.ndarray | None = None  # NEXT_STEP + last_u: envs the coming step resets
+        self._async_actions: np.ndarray | None = None
+        self._has_reset = False
         # env.step(actions) goes straight to the C++ step (a bound method of the core, set on the instance),
-        # skipping a Python frame per call, unless a subclass overrides step.
-        if type(self).step is NativeVectorEnv.step:
+        # skipping a Python frame per call, unless a subclass overrides step or the last torque is tracked.
+        if type(self).step is NativeVectorEnv.step and self._last_u is None:
             self.step = self._core.step
 
         self.num_envs = num_envs
@@ -297,8 +325,9 @@ class NativeVectorEnv(BaseVectorEnv):
         self.single_action_space = task.action_space
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
-        self.metadata = {"autoreset_mode": mode, "render_modes": []}
-        self.render_mode = None
+        self.metadata = {"autoreset_mode": mode, "render_modes": ["rgb_array"],
+                         "render_fps": _render_fps(env_id)}
+        self.render_mode = render_mode
         self.max_episode_steps = int(max_episode_steps)
         self.spec = None
         try:
@@ -341,7 +370,13 @@ class NativeVectorEnv(BaseVectorEnv):
         mask, bound_a, bound_b = self._parse_options(options)
         obs = self._core.reset(seeds, mask, bound_a, bound_b)
         self._seeded = True
+        self._has_reset = True
         self._set_env_seeds(seeds, mask)
+        if self._last_u is not None:
+            rows = slice(None) if mask is None else mask
+            self._last_u[rows] = np.nan
+            if self._next_reset is not None:
+                self._next_reset[rows] = False
         return obs, {}
 
     def _env_attributes(self) -> dict[str, Any]:
@@ -361,7 +396,10 @@ class NativeVectorEnv(BaseVectorEnv):
             TypeError: actions of a wrong dtype. ValueError: wrong shape, a Discrete action out of range,
             a non-finite continuous action, or (autoreset disabled) an env that ended and was not reset.
         """
-        return self._core.step(actions)
+        result = self._core.step(actions)
+        if self._last_u is not None:
+            self._track_last_u(actions, result)
+        return result
 
     def step_async(self, actions: np.ndarray) -> None:
         """Starts a step in the background (checks ``actions`` now); collect it with ``step_wait()``.
@@ -370,6 +408,8 @@ class NativeVectorEnv(BaseVectorEnv):
         smaller ones step at once on the calling thread (a thread hand-off would cost more than the step).
         """
         self._core.step_async(actions)
+        if self._last_u is not None:
+            self._async_actions = np.array(actions, copy=True)
 
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Waits for the step started by ``step_async`` and returns what ``step`` would have returned.
@@ -379,7 +419,41 @@ class NativeVectorEnv(BaseVectorEnv):
         """
         if not self._core.pending:
             raise StepWaitError()
-        return self._core.step_wait()
+        result = self._core.step_wait()
+        if self._last_u is not None:
+            self._track_last_u(self._async_actions, result)
+        return result
+
+    def render(self) -> tuple[np.ndarray, ...] | tuple[None, ...]:
+        """One frame per env: ``(H, W, 3)`` uint8 arrays with ``render_mode="rgb_array"`` (gymnasium's drawing of
+        each env's current state), ``(None,) * num_envs`` without a render mode.
+
+        Raises:
+            gymnasium.error.ResetNeeded: before the first ``reset()``, as gymnasium's envs.
+        """
+        if isinstance(self._core, _Closed):
+            raise EnvClosedError("this vector env is closed (render after close())")
+        if not self._has_reset:
+            raise gym.error.ResetNeeded("Cannot call `render()` before calling `reset()`")
+        if self._frames is None:
+            return (None,) * self.num_envs
+        return self._frames.frames(self._core.get_state(), self._last_u)
+
+    def _track_last_u(self, actions: Any, result: tuple) -> None:
+        """Pendulum's frame draws the last clipped torque: gymnasium's ``last_u``, dropped at every reset."""
+        a = np.asarray(actions)
+        if self._last_u.dtype != a.dtype:  # gymnasium keeps the action's float type; so does the drawing
+            self._last_u = self._last_u.astype(a.dtype)
+        high = float(self.single_action_space.high[0])
+        self._last_u[:] = np.clip(a.reshape(self.num_envs, -1)[:, 0], -high, high)
+        ended = np.logical_or(result[2], result[3])
+        mode = self.metadata["autoreset_mode"]
+        if mode == AutoresetMode.NEXT_STEP:
+            if self._next_reset is not None:  # these envs were reset by this step, which ignored their action
+                self._last_u[self._next_reset] = np.nan
+            self._next_reset = ended if ended.any() else None
+        elif mode == AutoresetMode.SAME_STEP:
+            self._last_u[ended] = np.nan
 
     def get_state(self) -> np.ndarray:
         """Physical state of every env, ``(num_envs, state_dim)`` float64 (a copy).
@@ -410,6 +484,9 @@ class NativeVectorEnv(BaseVectorEnv):
                 core.step_wait()
             self._core = _Closed()
             self.__dict__.pop("step", None)
+        if self._frames is not None:
+            self._frames.close()
+            self._frames = None
 
     def __repr__(self) -> str:
         return f"NativeVectorEnv({self._env_id}, num_envs={self.num_envs})"
