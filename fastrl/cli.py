@@ -23,6 +23,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
+from fastrl._text import plain
 from fastrl.agents import REGISTRY, agent_classes, load_agent
 
 CONFIG_NAME = "config.json"
@@ -138,7 +139,7 @@ def config_options(parser: argparse.ArgumentParser, config_cls: type) -> None:
     for f in dataclasses.fields(config_cls):
         flag = f.name.replace("_", "-")
         flags = ["--env", f"--{flag}"] if f.name == "env_id" else [f"--{flag}"]
-        doc = docs.get(f.name, "").replace("%", "%%") or None
+        doc = plain(docs.get(f.name, "")).replace("%", "%%") or None
         option = _field_option(hints[f.name])
         is_bool = option.get("metavar") == "BOOL"
         if doc and is_bool:
@@ -388,7 +389,7 @@ def _cmd_plot(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fastrl", description=__doc__,
+    parser = argparse.ArgumentParser(prog="fastrl", description=plain(__doc__),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 

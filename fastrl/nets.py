@@ -20,6 +20,7 @@ from __future__ import annotations
 import platform
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -242,6 +243,45 @@ def linear_stack_backward(
             else:
                 p.grad.add_(g)
     return grad_x
+
+
+class NumpyLinearStack:
+    """:func:`linear_stack`'s forward pass (no ReLU after the last layer) in NumPy, for acting on a few
+    observations at a time: a handful of small products cost a few microseconds in NumPy, where torch's
+    per-operation overhead costs tens. It holds NumPy views of the CPU float32 parameters, so it follows their
+    in-place updates (optimizer steps, ``load_state_dict``) without copying. The values equal torch's up to
+    float32 rounding (a different BLAS); only the argmax is meant to be taken from them.
+    """
+
+    #: batches up to this many rows are worth computing in NumPy; larger ones go to torch
+    MAX_ROWS = 64
+
+    def __init__(self, layers: Sequence[nn.Linear]) -> None:
+        self._params = []
+        for layer in layers:
+            w, b = layer.weight, layer.bias
+            if w.device.type != "cpu" or w.dtype != torch.float32 or b is None:
+                raise ValueError("NumpyLinearStack needs CPU float32 linear layers with biases")
+            self._params.append((w.detach().numpy().T, b.detach().numpy()))
+
+    @staticmethod
+    def supports(net: nn.Module) -> bool:
+        """Whether ``net`` is a linear stack (``net.linear_layers``) this class can run."""
+        layers = getattr(net, "linear_layers", None)
+        return layers is not None and all(
+            lin.weight.device.type == "cpu" and lin.weight.dtype == torch.float32 and lin.bias is not None
+            for lin in layers)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """``(B, in_features)`` (any float dtype; converted to float32) -> ``(B, out_features)`` float32."""
+        x = np.asarray(x, dtype=np.float32)
+        last = len(self._params) - 1
+        for i, (w_t, b) in enumerate(self._params):
+            x = x @ w_t
+            x += b
+            if i < last:
+                np.maximum(x, 0.0, out=x)
+        return x
 
 
 class MLP(nn.Sequential):

@@ -200,6 +200,24 @@ def test_continuous_control_end_to_end(tmp_path, capsys, algo):
     assert "Box" in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
 
+def test_every_help_text_is_plain(capsys):
+    """Help comes from docstrings; none of their reST markup reaches the terminal."""
+    from fastrl.benchmarks import AVAILABLE
+
+    commands = [[], ["train"], ["eval"], ["plot"], *(["train", algo] for algo in REGISTRY),
+                *(["bench", name] for name in AVAILABLE)]
+    for cmd in commands:
+        with pytest.raises(SystemExit) as exc:
+            main([*cmd, "--help"])
+        assert exc.value.code == 0, cmd
+        out = capsys.readouterr().out
+        assert out.startswith("usage:"), cmd
+        for markup in ("``", ":class:`", ":func:`", ":meth:`", ":mod:`"):
+            assert markup not in out, (cmd, markup)
+    assert main(["bench", "--help"]) == 0
+    assert "``" not in capsys.readouterr().out
+
+
 def test_bench_help_and_a_quick_actor_critic_bench(capsys):
     assert main(["bench", "--help"]) == 0
     out = capsys.readouterr().out

@@ -13,6 +13,10 @@ def test_compiled_core_loads():
     from fastrl import _core
 
     assert isinstance(_core.__version__, str) and _core.__version__
+    # the production module carries no test hooks (they live in fastrl._testing, built only for tests)
+    names = {n for n in dir(_core) if not n.startswith("__")}
+    assert names == {"AcrobotVecEnv", "CartPoleVecEnv", "MountainCarContinuousVecEnv", "MountainCarVecEnv",
+                     "PendulumVecEnv", "_ReplayCore", "_replay_upfront_bytes", "_set_batch_type"}
 
 
 def test_unknown_attribute_raises_attribute_error():

@@ -1,4 +1,4 @@
-"""The prioritized replay's sum/min tree (fastrl._core._SumTree) against a plain array: batched
+"""The prioritized replay's sum/min tree (fastrl._testing.SumTree, a test-only module) against a plain array: batched
 updates (duplicates, the levels recomputed whole, the min kept where it stops changing) leave
 exactly the tree a leaf-by-leaf build gives, and batched descents find what single ones find."""
 
@@ -9,11 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastrl import _core
+_testing = pytest.importorskip(
+    "fastrl._testing", reason="test hooks not built (build with -DFASTRL_TESTING=ON, see the README)")
 
 
-def fresh(values: np.ndarray, present: np.ndarray) -> _core._SumTree:
-    t = _core._SumTree(len(values))
+def fresh(values: np.ndarray, present: np.ndarray) -> _testing.SumTree:
+    t = _testing.SumTree(len(values))
     for i in np.flatnonzero(present):
         t.set(int(i), float(values[i]))
     return t
@@ -28,7 +29,7 @@ def reference_find(values: np.ndarray, mass: float) -> int:
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 64, 100, 1000, 4099])
 def test_batched_updates_match_leaf_by_leaf_build(n):
     rng = np.random.default_rng(n)
-    t = _core._SumTree(n)
+    t = _testing.SumTree(n)
     values = np.zeros(n)
     present = np.zeros(n, bool)
     for step in range(60):
@@ -55,7 +56,7 @@ def test_find_many_matches_reference(ints, seed):
     values = np.array(ints, np.float64)
     if values.sum() == 0:
         values[len(values) // 2] = 1.0
-    t = _core._SumTree(len(values))
+    t = _testing.SumTree(len(values))
     t.set_many(np.arange(len(values)), values)
     present = values > 0
     for i in np.flatnonzero(~present):
@@ -72,7 +73,7 @@ def test_find_many_matches_reference(ints, seed):
 
 
 def test_find_never_returns_an_empty_leaf_past_the_total():
-    t = _core._SumTree(10)
+    t = _testing.SumTree(10)
     t.set_many(np.array([2, 5]), np.array([0.1, 0.2]))
     for leaf in (0, 1, 3, 4, 6, 7, 8, 9):
         t.clear(leaf)
@@ -81,7 +82,7 @@ def test_find_never_returns_an_empty_leaf_past_the_total():
 
 
 def test_bad_leaves_raise():
-    t = _core._SumTree(4)
+    t = _testing.SumTree(4)
     with pytest.raises(ValueError, match="leaf"):
         t.set_many(np.array([4]), np.array([1.0]))
     with pytest.raises(ValueError, match="leaf"):
@@ -97,7 +98,7 @@ def test_find_many_with_rounding(floats, seed):
     values[values < 1e-3] = 0.0
     if not values.any():
         values[0] = 0.5
-    t = _core._SumTree(len(values))
+    t = _testing.SumTree(len(values))
     for i in np.flatnonzero(values):
         t.set(int(i), float(values[i]))
     total = t.total

@@ -195,7 +195,8 @@ def test_exact_fast_paths_equal_libm() -> None:
     """The envs' shortcuts for x**2 (libm pow / powf) and fmod(x, 2 pi) agree with libm bit for bit."""
     import math
 
-    from fastrl import _core
+    _testing = pytest.importorskip(
+        "fastrl._testing", reason="test hooks not built (build with -DFASTRL_TESTING=ON, see the README)")
 
     rng = np.random.default_rng(0)
     x = np.concatenate([
@@ -209,14 +210,14 @@ def test_exact_fast_paths_equal_libm() -> None:
             return math.inf
 
     expected = np.array([py_square(float(v)) for v in x])
-    np.testing.assert_array_equal(_bits(_core._pow_square(x)), _bits(expected))
+    np.testing.assert_array_equal(_bits(_testing.pow_square(x)), _bits(expected))
     small = np.abs(x) < 1e100
     assert np.count_nonzero(expected[small] != x[small] * x[small]) > 20  # pow differs from x*x on some
 
     xf = np.concatenate([rng.uniform(-3, 3, 60000), np.exp(rng.uniform(-40, 40, 20000)), [0.0, 1.0, 2.0]])
     xf = xf.astype(np.float32)
     expected_f = np.array([v**2 for v in xf])  # NumPy float32 scalar power: libm powf
-    np.testing.assert_array_equal(_bits(_core._powf_square(xf)), _bits(expected_f))
+    np.testing.assert_array_equal(_bits(_testing.powf_square(xf)), _bits(expected_f))
 
     two_pi = 2 * math.pi
     xm = np.concatenate([
@@ -224,15 +225,16 @@ def test_exact_fast_paths_equal_libm() -> None:
         np.nextafter(two_pi * rng.integers(-1000, 1000, 2000), 0), [0.0, -0.0, two_pi, -two_pi],
     ])
     expected_m = np.array([math.fmod(v, two_pi) for v in xm])
-    np.testing.assert_array_equal(_bits(_core._fmod_two_pi(xm)), _bits(expected_m))
+    np.testing.assert_array_equal(_bits(_testing.fmod_two_pi(xm)), _bits(expected_m))
 
 
 def test_exact_fast_paths_equal_libm_on_millions_of_inputs() -> None:
     """The same shortcuts against libm in C++ on 2M random inputs each. About a tenth of the pow/powf draws
     land between the acceptance threshold (0.45 ULP from the rounded square) and the tie, and fall back."""
-    from fastrl import _core
+    _testing = pytest.importorskip(
+        "fastrl._testing", reason="test hooks not built (build with -DFASTRL_TESTING=ON, see the README)")
 
-    assert _core._check_exact_shortcuts(2_000_000, seed=3) == {"pow": 0, "powf": 0, "fmod": 0}
+    assert _testing.check_exact_shortcuts(2_000_000, seed=3) == {"pow": 0, "powf": 0, "fmod": 0}
 
 
 def _libm_sincos(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -249,7 +251,8 @@ def _libm_sincos(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def test_exact_sincos_equals_libm() -> None:
     """CartPole's batched sin/cos (a proven fast path, libm elsewhere) equals math.sin/math.cos bit for bit."""
-    from fastrl import _core
+    _testing = pytest.importorskip(
+        "fastrl._testing", reason="test hooks not built (build with -DFASTRL_TESTING=ON, see the README)")
 
     rng = np.random.default_rng(0)
     edges = [0.0, -0.0, 0.3, -0.3, np.nextafter(0.3, 1), 2.0**-20, np.nextafter(2.0**-20, 0), 2.0**-40, 5e-324,
@@ -259,7 +262,7 @@ def test_exact_sincos_equals_libm() -> None:
         rng.uniform(-0.25, 0.25, 20000) * rng.uniform(0, 1, 20000) ** 3,  # crowded near 0, as CartPole's angles
         rng.uniform(-10, 10, 5000), np.exp(rng.uniform(-60, 0, 5000)), edges,
     ])
-    sin, cos = _core._sincos(x)
+    sin, cos = _testing.sincos(x)
     expected_sin, expected_cos = _libm_sincos(x)
     finite = np.isfinite(x)
     np.testing.assert_array_equal(_bits(sin[finite]), _bits(expected_sin[finite]))
@@ -269,9 +272,10 @@ def test_exact_sincos_equals_libm() -> None:
 
 def test_exact_sincos_fast_path_on_millions_and_near_ties() -> None:
     """The fast path agrees with libm on 4M random angles, proves most of them, and rejects every near-tie."""
-    from fastrl import _core
+    _testing = pytest.importorskip(
+        "fastrl._testing", reason="test hooks not built (build with -DFASTRL_TESTING=ON, see the README)")
 
-    report = _core._check_sincos(np.zeros(0), uniform_count=4_000_000, low=-0.3, high=0.3, seed=5)
+    report = _testing.check_sincos(np.zeros(0), uniform_count=4_000_000, low=-0.3, high=0.3, seed=5)
     assert report["mismatches"] == 0, report["first_mismatch"]
     # Measured: ~15% of the sines, ~4% of the cosines fall back to libm on this range.
     assert report["sin_fallbacks"] < 0.2 * report["total"] and report["cos_fallbacks"] < 0.06 * report["total"]
@@ -290,7 +294,7 @@ def test_exact_sincos_fast_path_on_millions_and_near_ties() -> None:
         offset = np.abs((exact - nearest.astype(np.longdouble)) / ulp)  # in [0, 0.5]
         ties = x[offset > 0.48]
         assert len(ties) > 1000
-        report = _core._check_sincos(ties)
+        report = _testing.check_sincos(ties)
         assert report["mismatches"] == 0
         key = "sin_fallbacks" if f is np.sin else "cos_fallbacks"
         assert report[key] == len(ties)

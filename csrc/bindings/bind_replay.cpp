@@ -895,46 +895,6 @@ void add_raw_method(py::handle cls, const char* attr, PyMethodDef* def) {
   py::setattr(cls, attr, descr);
 }
 
-// ---- the bare sum tree, for tests against a simple reference -----------------------
-
-using F64Array = py::array_t<double, py::array::c_style | py::array::forcecast>;
-using I64Array = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
-
-void check_leaf(const replay::SumTree& t, std::int64_t leaf) {
-  if (leaf < 0 || leaf >= t.num_leaves())
-    throw py::value_error("leaf " + std::to_string(leaf) + " out of range [0, " + std::to_string(t.num_leaves()) + ")");
-}
-
-void register_sum_tree(py::module_& m) {
-  using replay::SumTree;
-  py::class_<SumTree>(m, "_SumTree", "The prioritized replay's sum/min tree alone (for tests).")
-      .def(py::init([](std::int64_t n) {
-             if (n < 1 || n > std::int64_t{0x7fffffff}) throw py::value_error("num_leaves must be in [1, 2**31)");
-             return SumTree(n);
-           }),
-           py::arg("num_leaves"))
-      .def_property_readonly("num_leaves", &SumTree::num_leaves)
-      .def_property_readonly("total", &SumTree::total)
-      .def_property_readonly("min", &SumTree::min)
-      .def("get", [](const SumTree& t, std::int64_t leaf) { check_leaf(t, leaf); return t.get(leaf); })
-      .def("set", [](SumTree& t, std::int64_t leaf, double v) { check_leaf(t, leaf); t.set(leaf, v); })
-      .def("clear", [](SumTree& t, std::int64_t leaf) { check_leaf(t, leaf); t.clear(leaf); })
-      .def("find", &SumTree::find, py::arg("mass"))
-      .def("set_many",
-           [](SumTree& t, const I64Array& leaves, const F64Array& values) {
-             if (leaves.ndim() != 1 || values.ndim() != 1 || leaves.shape(0) != values.shape(0))
-               throw py::value_error("leaves and values must be 1-D arrays of one length");
-             for (py::ssize_t i = 0; i < leaves.shape(0); ++i) check_leaf(t, leaves.data()[i]);
-             t.set_many(leaves.data(), values.data(), leaves.shape(0));
-           })
-      .def("find_many", [](const SumTree& t, const F64Array& mass) {
-        if (mass.ndim() != 1) throw py::value_error("mass must be 1-D");
-        I64Array out(mass.shape(0));
-        t.find_many(mass.data(), out.mutable_data(), mass.shape(0));
-        return out;
-      });
-}
-
 }  // namespace
 
 void register_replay(py::module_& m) {
@@ -1001,7 +961,6 @@ void register_replay(py::module_& m) {
       py::arg("capacity"), py::arg("obs_bytes"), py::arg("action_bytes"), py::arg("num_envs"),
       py::arg("frame_stack"), py::arg("prioritized"),
       "Bytes a replay memory with this configuration allocates up front (0: more than 2**64).");
-  register_sum_tree(m);
 }
 
 }  // namespace fastrl::bindings

@@ -37,7 +37,7 @@ from fastrl.agents.loop import DeviceMeans, TrainLoop, crossed
 from fastrl.agents.runner import EnvRunner
 from fastrl.checkpoint import set_torch_rng_state, torch_rng_state
 from fastrl.losses import huber_td_backward
-from fastrl.nets import QNetwork, is_image_shape, q_network
+from fastrl.nets import NumpyLinearStack, QNetwork, is_image_shape, q_network
 from fastrl.optim import FlatAdam, flatten_parameters
 from fastrl.replay import PrioritizedReplayBuffer, ReplayBuffer
 from fastrl.schedules import ExponentialSchedule, LinearSchedule
@@ -227,6 +227,10 @@ class DQN(AgentBase):
         self.optimizer = FlatAdam(self.q_net, lr=cfg.learning_rate)
         self._target_params = flatten_parameters(self.target_net)
         self._q = torch.compile(self.q_net) if cfg.compile else self.q_net
+        # Acting on a few CPU observations: the MLP's forward pass in NumPy (views of the parameters, so it
+        # follows every update), a few microseconds where torch's per-op overhead costs tens.
+        self._numpy_q = (NumpyLinearStack(self.q_net.linear_layers)
+                         if not cfg.compile and NumpyLinearStack.supports(self.q_net) else None)
         # An MLP Q-network on the CPU gets the TD loss's gradient by hand (huber_td_backward: the same numbers
         # as _td_loss + backward, without autograd's graph, which costs a quarter of a small network's step).
         self._hand_grad = self.device.type == "cpu" and not cfg.compile and self.q_net.linear_layers is not None
@@ -275,10 +279,15 @@ class DQN(AgentBase):
     def act(self, obs: np.ndarray | torch.Tensor, deterministic: bool = True) -> np.ndarray:
         """Actions ``(B,)`` int64 for observations ``(B, *obs_shape)``: greedy, or epsilon-greedy at the
         current epsilon when ``deterministic`` is false."""
-        obs_t = torch.as_tensor(np.asarray(obs) if not isinstance(obs, torch.Tensor) else obs)
-        if obs_t.shape[1:] != self.obs_shape:
-            raise ValueError(f"obs must have shape (B, *{self.obs_shape}), got {tuple(obs_t.shape)}")
-        greedy = self._q(obs_t.to(self.device)).argmax(dim=1).cpu().numpy()
+        if isinstance(obs, torch.Tensor):
+            if obs.shape[1:] != self.obs_shape:
+                raise ValueError(f"obs must have shape (B, *{self.obs_shape}), got {tuple(obs.shape)}")
+            greedy = self._q(obs.to(self.device)).argmax(dim=1).cpu().numpy()
+        else:
+            obs = np.asarray(obs)
+            if obs.shape[1:] != self.obs_shape:
+                raise ValueError(f"obs must have shape (B, *{self.obs_shape}), got {tuple(obs.shape)}")
+            greedy = self._greedy(obs)
         if deterministic:
             return greedy
         eps = self.epsilon(self.global_step)
@@ -286,13 +295,19 @@ class DQN(AgentBase):
         return np.where(explore, self.rng.integers(self.n_actions, size=len(greedy)), greedy)
 
     @torch.no_grad()
+    def _greedy(self, obs: np.ndarray) -> np.ndarray:
+        """``argmax_a Q(obs, a)`` ``(B,)`` int64 for host observations ``(B, *obs_shape)``."""
+        if self._numpy_q is not None and len(obs) <= NumpyLinearStack.MAX_ROWS:
+            return self._numpy_q(obs.reshape(len(obs), -1)).argmax(axis=1)
+        return self._q(torch.from_numpy(np.ascontiguousarray(obs)).to(self.device)).argmax(dim=1).cpu().numpy()
+
     def _explore(self, obs: np.ndarray, eps: float) -> np.ndarray:
         """Epsilon-greedy actions for the training envs; the Q-network runs only if some env exploits."""
         n = len(obs)
         explore = self.rng.random(n) < eps
         if explore.all():
             return self.rng.integers(self.n_actions, size=n)
-        actions = self._q(torch.from_numpy(obs).to(self.device)).argmax(dim=1).cpu().numpy()
+        actions = self._greedy(obs)
         if explore.any():  # random actions are drawn only where needed: a draw costs as much as the rest
             actions[explore] = self.rng.integers(self.n_actions, size=int(explore.sum()))
         return actions
@@ -361,9 +376,8 @@ class DQN(AgentBase):
                     # Without Double DQN the targets depend on the target network only: all k at once.
                     y_all = None if cfg.double else self._td_target(batch.reward, batch.discount, batch.next_obs,
                                                                      q_target_next).split(cfg.batch_size)
-                steps = zip(*(t.split(cfg.batch_size) for t in (batch.obs, batch.action, batch.reward,
-                                                                batch.discount, batch.next_obs, q_target_next)),
-                            strict=True)
+                tensors = (batch.obs, batch.action, batch.reward, batch.discount, batch.next_obs, q_target_next)
+                steps = [tensors] if k == 1 else zip(*(t.split(cfg.batch_size) for t in tensors), strict=True)
                 for j, (obs, action, reward, discount, next_obs, q_t) in enumerate(steps):
                     # Double DQN's argmax uses the online network as it is at this step.
                     y = self._td_target(reward, discount, next_obs, q_t) if cfg.double else y_all[j]

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 import fastrl
+from fastrl._text import plain
 
 
 def _rss_bytes() -> int:
@@ -392,7 +393,7 @@ def _bench_flat(quick: bool) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Runs the replay benchmarks and prints one table row per (case, peer)."""
-    parser = argparse.ArgumentParser(prog="fastrl bench replay", description=__doc__,
+    parser = argparse.ArgumentParser(prog="fastrl bench replay", description=plain(__doc__),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short run (smaller buffers, fewer ops)")
     parser.add_argument("--cases", default="cartpole,atari,flat",

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from fastrl import returns as R
+from fastrl._text import plain
 
 # ------------------------------------------------------------------ the work
 
@@ -243,7 +244,7 @@ def compile_times() -> list[dict[str, float]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="fastrl bench returns", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="fastrl bench returns", description=plain(__doc__.split("\n\n")[0]))
     parser.add_argument("--steps", "-T", type=int, default=2048, help="rollout length T (default 2048)")
     parser.add_argument("--envs", "-N", type=int, default=64, help="number of envs N (default 64)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")

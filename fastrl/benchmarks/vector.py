@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from fastrl._text import plain
+
 __all__ = ["BENCHMARKS", "Row", "format_rows", "main", "measure"]
 
 
@@ -186,7 +188,7 @@ def format_rows(rows: list[Row]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Runs every function in ``BENCHMARKS`` and prints one table."""
-    parser = argparse.ArgumentParser(prog="fastrl bench vector", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="fastrl bench vector", description=plain(__doc__.splitlines()[0]))
     parser.add_argument("--quick", action="store_true", help="short runs (0.3 s per runner instead of 2 s)")
     parser.add_argument("--seconds", type=float, default=None, help="seconds per runner")
     args = parser.parse_args(argv)
