@@ -11,19 +11,15 @@ import numpy as np
 import pytest
 
 import fastrl
+from fastrl.benchmarks.replay import CPPRB_CARTPOLE_FIELDS, cartpole_stream, cpprb_atari_buffer, sb3_buffer
+from fastrl.benchmarks.replay import atari_episode as atari_episode_data
 
 CAPACITY = 100_000
 STEPS = 1_000  # adds per benchmark round
 
 
 def _stream(num_envs: int, steps: int, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    states = rng.standard_normal((steps + 1, num_envs, 4)).astype(np.float32)
-    term = np.zeros((steps, num_envs), bool)
-    term[199::200] = True
-    return {"obs": states[:-1], "next_obs": states[1:], "term": term,
-            "action": rng.integers(0, 2, (steps, num_envs)).astype(np.int64),
-            "reward": np.ones((steps, num_envs), np.float32), "trunc": np.zeros((steps, num_envs), bool)}
+    return cartpole_stream(num_envs, steps, episode_len=200, seed=seed)
 
 
 @pytest.fixture(scope="module")
@@ -35,20 +31,16 @@ def one_env():
 def _fill_fastrl(buf, d):
     add = buf.add
     for t in range(len(d["obs"])):
-        add(d["obs"][t], d["action"][t], d["reward"][t], d["next_obs"][t], d["term"][t], d["trunc"][t])
+        add(d["obs"][t], d["action"][t], d["reward"][t], d["next_obs"][t], d["terminated"][t], d["truncated"][t])
 
 
 def _cpprb():
-    cpprb = pytest.importorskip("cpprb")
-    env_dict = {"obs": {"shape": 4}, "act": {"dtype": np.int64}, "rew": {}, "next_obs": {"shape": 4}, "done": {}}
-    return cpprb, env_dict
+    return pytest.importorskip("cpprb"), CPPRB_CARTPOLE_FIELDS
 
 
 def _sb3(capacity=CAPACITY):
     buffers = pytest.importorskip("stable_baselines3.common.buffers")
-    gym = pytest.importorskip("gymnasium")
-    return buffers.ReplayBuffer(capacity, gym.spaces.Box(-np.inf, np.inf, (4,), np.float32), gym.spaces.Discrete(2),
-                                device="cpu")
+    return sb3_buffer(buffers.ReplayBuffer, pytest.importorskip("gymnasium"), capacity)
 
 
 @pytest.mark.benchmark(group="add x1 (CartPole)")
@@ -64,7 +56,8 @@ def test_add_one_sb3(benchmark, one_env):
 
     def fill():
         for t in range(STEPS):
-            sb.add(one_env["obs"][t], one_env["next_obs"][t], acts[t], one_env["reward"][t], one_env["term"][t], [{}])
+            sb.add(one_env["obs"][t], one_env["next_obs"][t], acts[t], one_env["reward"][t],
+                   one_env["terminated"][t], [{}])
 
     benchmark(fill)
 
@@ -77,7 +70,7 @@ def test_add_one_cpprb(benchmark, one_env):
     def fill():
         for t in range(STEPS):
             rb.add(obs=one_env["obs"][t], act=one_env["action"][t], rew=one_env["reward"][t],
-                   next_obs=one_env["next_obs"][t], done=one_env["term"][t])
+                   next_obs=one_env["next_obs"][t], done=one_env["terminated"][t])
 
     benchmark(fill)
 
@@ -102,7 +95,7 @@ def test_add_64_cpprb(benchmark, many_envs):
     def fill():
         for t in range(100):
             rb.add(obs=many_envs["obs"][t], act=acts[t], rew=many_envs["reward"][t],
-                   next_obs=many_envs["next_obs"][t], done=many_envs["term"][t])
+                   next_obs=many_envs["next_obs"][t], done=many_envs["terminated"][t])
 
     benchmark(fill)
 
@@ -136,7 +129,7 @@ def test_sample_cpprb(benchmark, full_stream):
     cpprb, env_dict = _cpprb()
     rb = cpprb.ReplayBuffer(CAPACITY, env_dict)
     rb.add(obs=full_stream["obs"][:, 0], act=full_stream["action"], rew=full_stream["reward"],
-           next_obs=full_stream["next_obs"][:, 0], done=full_stream["term"])
+           next_obs=full_stream["next_obs"][:, 0], done=full_stream["terminated"])
     benchmark(rb.sample, 32)
 
 
@@ -158,7 +151,7 @@ def test_per_cpprb(benchmark, full_stream):
     cpprb, env_dict = _cpprb()
     rb = cpprb.PrioritizedReplayBuffer(CAPACITY, env_dict, alpha=0.6)
     rb.add(obs=full_stream["obs"][:, 0], act=full_stream["action"], rew=full_stream["reward"],
-           next_obs=full_stream["next_obs"][:, 0], done=full_stream["term"])
+           next_obs=full_stream["next_obs"][:, 0], done=full_stream["terminated"])
     prio = np.linspace(0.1, 2.0, 32)
 
     def round_():
@@ -172,22 +165,14 @@ ATARI_CAPACITY = 20_000
 
 @pytest.fixture(scope="module")
 def atari_episode():
-    rng = np.random.default_rng(3)
-    length = 500
-    frames = rng.integers(0, 256, (length + 1, 84, 84), dtype=np.uint8)
-    padded = np.concatenate([np.repeat(frames[:1], 3, axis=0), frames])
-    stacks = padded[np.arange(length + 1)[:, None] + np.arange(4)[None, :]]
-    term = np.zeros(length, bool)
-    term[-1] = True
-    return {"obs": stacks[:-1], "next_obs": stacks[1:], "term": term,
-            "action": rng.integers(0, 6, length).astype(np.int64), "reward": np.ones(length, np.float32)}
+    return atari_episode_data(500, seed=3)
 
 
 @pytest.mark.benchmark(group="Atari add (84x84, stack 4)")
 def test_atari_add_fastrl(benchmark, atari_episode):
     buf = fastrl.ReplayBuffer(ATARI_CAPACITY, (4, 84, 84), np.uint8, frame_stack=4, seed=0)
     e = atari_episode
-    args = [(e["obs"][i], e["action"][i], e["reward"][i], e["next_obs"][i], bool(e["term"][i]), False)
+    args = [(e["obs"][i], e["action"][i], e["reward"][i], e["next_obs"][i], bool(e["terminated"][i]), False)
             for i in range(len(e["obs"]))]
 
     def fill():
@@ -200,17 +185,14 @@ def test_atari_add_fastrl(benchmark, atari_episode):
 def _cpprb_atari(episode):
     """cpprb's frame-compressed Atari buffer and a function adding ``episode`` to it once (cpprb stacks
     frames on the last axis, so the frames are transposed up front, outside the timed part)."""
-    cpprb = pytest.importorskip("cpprb")
-    rb = cpprb.ReplayBuffer(ATARI_CAPACITY, {"obs": {"shape": (84, 84, 4), "dtype": np.uint8},
-                                             "act": {"dtype": np.int64}, "rew": {}, "done": {}},
-                            next_of="obs", stack_compress="obs")
+    rb = cpprb_atari_buffer(pytest.importorskip("cpprb"), ATARI_CAPACITY)
     e = episode
     obs = [np.ascontiguousarray(o.transpose(1, 2, 0)) for o in e["obs"]]
     nobs = [np.ascontiguousarray(o.transpose(1, 2, 0)) for o in e["next_obs"]]
 
     def fill():
         for i in range(len(obs)):
-            rb.add(obs=obs[i], act=e["action"][i], rew=e["reward"][i], next_obs=nobs[i], done=e["term"][i])
+            rb.add(obs=obs[i], act=e["action"][i], rew=e["reward"][i], next_obs=nobs[i], done=e["terminated"][i])
         rb.on_episode_end()
 
     return rb, fill
@@ -228,7 +210,7 @@ def test_atari_sample_fastrl(benchmark, atari_episode):
     e = atari_episode
     for _ in range(ATARI_CAPACITY // len(e["obs"])):
         for i in range(len(e["obs"])):
-            buf.add(e["obs"][i], e["action"][i], e["reward"][i], e["next_obs"][i], bool(e["term"][i]), False)
+            buf.add(e["obs"][i], e["action"][i], e["reward"][i], e["next_obs"][i], bool(e["terminated"][i]), False)
     benchmark(buf.sample, 32)
 
 

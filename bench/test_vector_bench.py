@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastrl.benchmarks.vector import _envpool, _fastrl, _gym_cartpole_vector, _gym_sync
+from fastrl.benchmarks.vector import envpool_stepper, fastrl_stepper, gym_cartpole_vector_stepper, gym_sync_stepper
 
 CASES = [("CartPole-v1", 1), ("CartPole-v1", 64), ("CartPole-v1", 4096), ("Pendulum-v1", 64)]
 
@@ -35,24 +35,24 @@ def _run(benchmark, step, env_id: str, n: int) -> None:
 @pytest.mark.parametrize(("env_id", "n"), CASES)
 def test_fastrl(benchmark, env_id: str, n: int) -> None:
     benchmark.group = f"{env_id} x{n}"
-    _run(benchmark, _fastrl(env_id, n, 1), env_id, n)
+    _run(benchmark, fastrl_stepper(env_id, n, 1), env_id, n)
 
 
 @pytest.mark.parametrize(("env_id", "n"), [case for case in CASES if case[1] <= 64])
 def test_gymnasium_sync(benchmark, env_id: str, n: int) -> None:
     benchmark.group = f"{env_id} x{n}"
-    _run(benchmark, _gym_sync(env_id, n), env_id, n)
+    _run(benchmark, gym_sync_stepper(env_id, n), env_id, n)
 
 
 @pytest.mark.parametrize("n", [1, 64, 4096])
 def test_gymnasium_cartpole_vector(benchmark, n: int) -> None:
     benchmark.group = f"CartPole-v1 x{n}"
-    _run(benchmark, _gym_cartpole_vector(n), "CartPole-v1", n)
+    _run(benchmark, gym_cartpole_vector_stepper(n), "CartPole-v1", n)
 
 
 @pytest.mark.parametrize(("env_id", "n"), [case for case in CASES if case[1] <= 64])
 def test_envpool(benchmark, env_id: str, n: int) -> None:
-    step = _envpool(env_id, n, 1)
+    step = envpool_stepper(env_id, n, 1)
     if step is None:
         pytest.skip("envpool is not installed")
     benchmark.group = f"{env_id} x{n}"

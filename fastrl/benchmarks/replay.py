@@ -94,10 +94,33 @@ def _peers() -> dict[str, Any]:
     return found
 
 
+# ---- the workloads (also used by the pytest-benchmark suite in bench/) ----------------------------
+
+#: cpprb's field spec for a CartPole transition
+CPPRB_CARTPOLE_FIELDS = {"obs": {"shape": 4}, "act": {"dtype": np.int64}, "rew": {}, "next_obs": {"shape": 4},
+                         "done": {}}
+
+
+def cpprb_atari_buffer(cpprb: Any, capacity: int) -> Any:
+    """cpprb's Atari replay buffer in its frame-compressed mode (``stack_compress``: one copy of each frame,
+    frames stacked on the last axis, ``(84, 84, 4)``), its most economical Atari setting."""
+    return cpprb.ReplayBuffer(capacity, {"obs": {"shape": (84, 84, 4), "dtype": np.uint8},
+                                         "act": {"dtype": np.int64}, "rew": {}, "done": {}},
+                              next_of="obs", stack_compress="obs")
+
+
+def sb3_buffer(sb3_cls: Any, gym: Any, capacity: int, atari: bool = False) -> Any:
+    """SB3's ``ReplayBuffer`` for CartPole transitions, or Atari frame stacks ``(4, 84, 84)`` uint8."""
+    if atari:
+        return sb3_cls(capacity, gym.spaces.Box(0, 255, (4, 84, 84), np.uint8), gym.spaces.Discrete(6),
+                       device="cpu", handle_timeout_termination=False)
+    return sb3_cls(capacity, gym.spaces.Box(-np.inf, np.inf, (4,), np.float32), gym.spaces.Discrete(2), device="cpu")
+
+
 # ---- CartPole-sized data ---------------------------------------------------------------------
 
 
-def _cartpole_stream(num_envs: int, steps: int, episode_len: int, seed: int) -> dict[str, np.ndarray]:
+def cartpole_stream(num_envs: int, steps: int, episode_len: int, seed: int) -> dict[str, np.ndarray]:
     """``steps`` consecutive steps of ``num_envs`` envs: obs[t + 1] == next_obs[t] inside an episode,
     and every env terminates at the end of each ``episode_len`` steps."""
     rng = np.random.default_rng(seed)
@@ -118,7 +141,7 @@ def _bench_cartpole(table: _Table, peers: dict[str, Any], quick: bool) -> None:
     repeats = 3
     steps = 20_000 if quick else 100_000
     capacity = 100_000
-    d = _cartpole_stream(1, steps, 200, seed=0)
+    d = cartpole_stream(1, steps, 200, seed=0)
     # Per-step argument lists, built up front so that every library gets ready-made arrays.
     obs, nobs, act = list(d["obs"]), list(d["next_obs"]), list(d["action"])
     rew, term, trunc = list(d["reward"]), list(d["terminated"]), list(d["truncated"])
@@ -132,9 +155,7 @@ def _bench_cartpole(table: _Table, peers: dict[str, Any], quick: bool) -> None:
     ours = _rate(lambda n: fill_fastrl(buf, n), steps, repeats)
 
     if "sb3" in peers:
-        sb3_cls, gym = peers["sb3"]
-        obs_space = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
-        sb = sb3_cls(capacity, obs_space, gym.spaces.Discrete(2), device="cpu")
+        sb = sb3_buffer(*peers["sb3"], capacity)
         sb_act = [a.reshape(1, 1) for a in act]
         infos = [{}]
 
@@ -146,9 +167,7 @@ def _bench_cartpole(table: _Table, peers: dict[str, Any], quick: bool) -> None:
         table.row("add x1 (CartPole)", ours, "SB3 ReplayBuffer", _rate(fill_sb3, steps, repeats), "tr/s", ">= 5x")
     if "cpprb" in peers:
         cpprb = peers["cpprb"]
-        env_dict = {"obs": {"shape": 4}, "act": {"dtype": np.int64}, "rew": {}, "next_obs": {"shape": 4},
-                    "done": {}}
-        cb = cpprb.ReplayBuffer(capacity, env_dict)
+        cb = cpprb.ReplayBuffer(capacity, CPPRB_CARTPOLE_FIELDS)
 
         def fill_cpprb(n: int) -> None:
             add = cb.add
@@ -163,7 +182,7 @@ def _bench_cartpole(table: _Table, peers: dict[str, Any], quick: bool) -> None:
     # ---- 64 envs at once ----
     envs = 64
     bsteps = 500 if quick else 2_000
-    d64 = _cartpole_stream(envs, bsteps, 200, seed=1)
+    d64 = cartpole_stream(envs, bsteps, 200, seed=1)
     b_obs, b_nobs, b_act = list(d64["obs"]), list(d64["next_obs"]), list(d64["action"])
     b_rew, b_term, b_trunc = list(d64["reward"]), list(d64["terminated"]), list(d64["truncated"])
     buf64 = fastrl.ReplayBuffer(capacity, (4,), np.float32, (), np.int64, num_envs=envs, seed=0)
@@ -175,7 +194,7 @@ def _bench_cartpole(table: _Table, peers: dict[str, Any], quick: bool) -> None:
 
     ours = _rate(fill64, bsteps, repeats, envs)
     if "cpprb" in peers:
-        cb64 = peers["cpprb"].ReplayBuffer(capacity, env_dict)
+        cb64 = peers["cpprb"].ReplayBuffer(capacity, CPPRB_CARTPOLE_FIELDS)
         b_act2 = [a.reshape(envs, 1) for a in b_act]
 
         def fill64_cpprb(n: int) -> None:
@@ -233,7 +252,7 @@ def _bench_cartpole(table: _Table, peers: dict[str, Any], quick: bool) -> None:
 
     ours = _rate(per_fastrl, n_sample, repeats)
     if "cpprb" in peers:
-        pcb = peers["cpprb"].PrioritizedReplayBuffer(capacity, env_dict, alpha=0.6)
+        pcb = peers["cpprb"].PrioritizedReplayBuffer(capacity, CPPRB_CARTPOLE_FIELDS, alpha=0.6)
         for _ in range(max(1, capacity // steps)):
             pcb.add(obs=d["obs"][:, 0], act=d["action"], rew=d["reward"], next_obs=d["next_obs"][:, 0],
                     done=d["terminated"])
@@ -252,7 +271,7 @@ def _bench_cartpole(table: _Table, peers: dict[str, Any], quick: bool) -> None:
 # ---- Atari-sized data ---------------------------------------------------------------------------
 
 
-def _atari_episode(length: int, seed: int) -> dict[str, np.ndarray]:
+def atari_episode(length: int, seed: int) -> dict[str, np.ndarray]:
     """One episode of frame stacks (length, 4, 84, 84) as gymnasium's FrameStackObservation makes
     them (the first stack repeats the reset frame), ending in a termination."""
     rng = np.random.default_rng(seed)
@@ -270,7 +289,7 @@ def _atari_episode(length: int, seed: int) -> dict[str, np.ndarray]:
 def _bench_atari(table: _Table, peers: dict[str, Any], quick: bool) -> None:
     capacity = 20_000 if quick else 100_000
     length = 500
-    ep = _atari_episode(length, seed=3)
+    ep = atari_episode(length, seed=3)
     obs = [o[None] for o in ep["obs"]]
     nobs = [o[None] for o in ep["next_obs"]]
     act = [a.reshape(1) for a in ep["action"]]
@@ -308,9 +327,7 @@ def _bench_atari(table: _Table, peers: dict[str, Any], quick: bool) -> None:
         c_obs = [np.ascontiguousarray(o.transpose(1, 2, 0)) for o in ep["obs"]]  # cpprb stacks on the last axis
         c_nobs = [np.ascontiguousarray(o.transpose(1, 2, 0)) for o in ep["next_obs"]]
         rss0 = _rss_bytes()
-        cb = cpprb.ReplayBuffer(capacity, {"obs": {"shape": (84, 84, 4), "dtype": np.uint8},
-                                           "act": {"dtype": np.int64}, "rew": {}, "done": {}},
-                                next_of="obs", stack_compress="obs")
+        cb = cpprb_atari_buffer(cpprb, capacity)
 
         def fill_cpprb(n: int) -> None:
             add = cb.add
@@ -337,10 +354,8 @@ def _bench_atari(table: _Table, peers: dict[str, Any], quick: bool) -> None:
         table.row("sample(32) (Atari 84x84x4)", sample_ours, "(cpprb missing)", None, "batch/s")
 
     if "sb3" in peers:
-        sb3_cls, gym = peers["sb3"]
         rss0 = _rss_bytes()
-        sb = sb3_cls(capacity, gym.spaces.Box(0, 255, (4, 84, 84), np.uint8), gym.spaces.Discrete(6), device="cpu",
-                     handle_timeout_termination=False)
+        sb = sb3_buffer(*peers["sb3"], capacity, atari=True)
         sb_act = [a.reshape(1, 1) for a in act]
         infos = [{}]
 
@@ -373,7 +388,7 @@ def _bench_atari(table: _Table, peers: dict[str, Any], quick: bool) -> None:
 def _bench_flat(quick: bool) -> None:
     caps = [10_000, 100_000, 1_000_000] if quick else [10_000, 100_000, 1_000_000, 10_000_000]
     envs = 1000
-    d = _cartpole_stream(envs, 100, 100, seed=4)
+    d = cartpole_stream(envs, 100, 100, seed=4)
     a_obs, a_nobs, a_act = list(d["obs"]), list(d["next_obs"]), list(d["action"])
     a_rew, a_term, a_trunc = list(d["reward"]), list(d["terminated"]), list(d["truncated"])
     print("fastrl sample(32) vs capacity (CartPole-sized, full buffer):")

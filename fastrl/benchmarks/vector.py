@@ -74,7 +74,7 @@ def _box_actions(num_envs: int, high: float, count: int = 64) -> list[np.ndarray
     return [rng.uniform(-high, high, size=(num_envs, 1)).astype(np.float32) for _ in range(count)]
 
 
-def _fastrl(env_id: str, num_envs: int, num_threads: int) -> Callable[[np.ndarray], Any]:
+def fastrl_stepper(env_id: str, num_envs: int, num_threads: int) -> Callable[[np.ndarray], Any]:
     from fastrl.vector.native import NativeVectorEnv
 
     env = NativeVectorEnv(env_id, num_envs, seed=0, num_threads=num_threads)
@@ -82,7 +82,7 @@ def _fastrl(env_id: str, num_envs: int, num_threads: int) -> Callable[[np.ndarra
     return env.step
 
 
-def _gym_sync(env_id: str, num_envs: int) -> Callable[[np.ndarray], Any]:
+def gym_sync_stepper(env_id: str, num_envs: int) -> Callable[[np.ndarray], Any]:
     import gymnasium as gym
 
     env = gym.make_vec(env_id, num_envs, vectorization_mode="sync")
@@ -90,7 +90,7 @@ def _gym_sync(env_id: str, num_envs: int) -> Callable[[np.ndarray], Any]:
     return env.step
 
 
-def _gym_cartpole_vector(num_envs: int) -> Callable[[np.ndarray], Any]:
+def gym_cartpole_vector_stepper(num_envs: int) -> Callable[[np.ndarray], Any]:
     from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 
     env = CartPoleVectorEnv(num_envs=num_envs)
@@ -98,7 +98,7 @@ def _gym_cartpole_vector(num_envs: int) -> Callable[[np.ndarray], Any]:
     return env.step
 
 
-def _envpool(env_id: str, num_envs: int, num_threads: int) -> Callable[[np.ndarray], Any] | None:
+def envpool_stepper(env_id: str, num_envs: int, num_threads: int) -> Callable[[np.ndarray], Any] | None:
     try:
         import envpool
     except ImportError:
@@ -133,24 +133,25 @@ def bench_cartpole(args: argparse.Namespace) -> list[Row]:
     env_id = "CartPole-v1"
     rows: list[Row] = []
     rows += _group(env_id, 1, _discrete_actions(1, 2), s, [
-        ("fastrl", 1, lambda: _fastrl(env_id, 1, 1), None),
-        ("gymnasium SyncVectorEnv", 1, lambda: _gym_sync(env_id, 1), 15.0),
-        ("gymnasium CartPoleVectorEnv", 1, lambda: _gym_cartpole_vector(1), None),
-        ("EnvPool", 1, lambda: _envpool(env_id, 1, 1), None),
+        ("fastrl", 1, lambda: fastrl_stepper(env_id, 1, 1), None),
+        ("gymnasium SyncVectorEnv", 1, lambda: gym_sync_stepper(env_id, 1), 15.0),
+        ("gymnasium CartPoleVectorEnv", 1, lambda: gym_cartpole_vector_stepper(1), None),
+        ("EnvPool", 1, lambda: envpool_stepper(env_id, 1, 1), None),
     ])
     rows += _group(env_id, 64, _discrete_actions(64, 2), s, [
-        ("fastrl", 1, lambda: _fastrl(env_id, 64, 1), None),
-        ("gymnasium SyncVectorEnv", 1, lambda: _gym_sync(env_id, 64), None),
-        ("gymnasium CartPoleVectorEnv", 1, lambda: _gym_cartpole_vector(64), 20.0),
-        ("EnvPool", 1, lambda: _envpool(env_id, 64, 1), 30.0),
+        ("fastrl", 1, lambda: fastrl_stepper(env_id, 64, 1), None),
+        ("gymnasium SyncVectorEnv", 1, lambda: gym_sync_stepper(env_id, 64), None),
+        ("gymnasium CartPoleVectorEnv", 1, lambda: gym_cartpole_vector_stepper(64), 20.0),
+        ("EnvPool", 1, lambda: envpool_stepper(env_id, 64, 1), 30.0),
     ])
     n = 4096
     acts = _discrete_actions(n, 2, count=16)
     group = _group(env_id, n, acts, s, [
-        ("fastrl", 1, lambda: _fastrl(env_id, n, 1), None),
-        ("gymnasium CartPoleVectorEnv", 1, lambda: _gym_cartpole_vector(n), 1.8),
+        ("fastrl", 1, lambda: fastrl_stepper(env_id, n, 1), None),
+        ("gymnasium CartPoleVectorEnv", 1, lambda: gym_cartpole_vector_stepper(n), 1.8),
     ])
-    two = Row(env_id, n, "fastrl (vs fastrl 1 thread)", 2, measure(_fastrl(env_id, n, 2), acts, n, s), target=1.7)
+    two = Row(env_id, n, "fastrl (vs fastrl 1 thread)", 2, measure(fastrl_stepper(env_id, n, 2), acts, n, s),
+              target=1.7)
     if group[0].rate and two.rate:
         two.ratio = two.rate / group[0].rate
     return rows + group + [two]
@@ -160,9 +161,9 @@ def bench_pendulum(args: argparse.Namespace) -> list[Row]:
     """Pendulum-v1 at 64 envs."""
     env_id = "Pendulum-v1"
     return _group(env_id, 64, _box_actions(64, 2.0), args.seconds, [
-        ("fastrl", 1, lambda: _fastrl(env_id, 64, 1), None),
-        ("gymnasium SyncVectorEnv", 1, lambda: _gym_sync(env_id, 64), 50.0),
-        ("EnvPool", 1, lambda: _envpool(env_id, 64, 1), 20.0),
+        ("fastrl", 1, lambda: fastrl_stepper(env_id, 64, 1), None),
+        ("gymnasium SyncVectorEnv", 1, lambda: gym_sync_stepper(env_id, 64), 50.0),
+        ("EnvPool", 1, lambda: envpool_stepper(env_id, 64, 1), 20.0),
     ])
 
 
