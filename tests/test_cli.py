@@ -355,3 +355,30 @@ def test_mistakes_are_one_error_line_and_exit_2(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.startswith(start) and err.count("\n") == 1 and "Traceback" not in err, (argv, err)
     assert not (tmp_path / "r").exists()
+
+
+SMALLEST = {
+    "replay": ["--quick", "--cases", "cartpole"],
+    "vector": ["--seconds", "0.05"],
+    "vector_atari": ["--rounds", "2", "--steps", "5"],
+    "returns": ["--quick", "--steps", "64", "--envs", "8"],
+    "dqn": ["--settings", "zoo", "--steps", "1500"],
+    "dqn_atari": ["--settings", "nature", "--steps", "8", "--warmup", "40"],
+    "ddpg": ["--settings", "small", "--steps", "50", "--warmup", "256"],
+    "td3": ["--settings", "small", "--steps", "50", "--warmup", "256"],
+    "a2c": ["--steps", "2000"],
+    "a3c": ["--steps", "2000", "--processes", "1"],
+}
+
+
+def test_every_benchmark_runs_at_its_smallest_setting(capsys):
+    """Each `fastrl bench NAME` prints fastrl's figures beside a peer's, or says which peer is not installed."""
+    from fastrl.benchmarks import AVAILABLE
+
+    assert set(SMALLEST) == set(AVAILABLE)
+    for name in AVAILABLE:
+        assert main(["bench", name, *SMALLEST[name]]) == 0, name
+        out = capsys.readouterr().out
+        assert "fastrl" in out, name
+        peers = ("SB3", "SyncVectorEnv", "ale-py", "cpprb", "PFRL", "lfilter", "numpy loop", "EnvPool")
+        assert any(p in out for p in peers) or "not installed" in out, (name, out)
