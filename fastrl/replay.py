@@ -44,6 +44,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from fastrl import _core
+from fastrl._checks import check_int, check_real
 from fastrl.fileio import atomic_write
 
 __all__ = ["Batch", "ReplayBuffer", "PrioritizedReplayBuffer"]
@@ -87,24 +88,6 @@ class Batch(NamedTuple):
 
 
 _FIELDS = Batch._fields
-
-
-def _int_arg(value: Any, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
-
-
-def _real_arg(value: Any, name: str, low: float, high: float = math.inf, *, low_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    v = float(value)
-    if not math.isfinite(v) or v < low or v > high or (low_open and v == low):
-        bound = f"({low}, {high}]" if low_open else f"[{low}, {high}]"
-        raise ValueError(f"{name} must be finite and in {bound}, got {value}")
-    return v
 
 
 def _shape_arg(value: Any, name: str) -> tuple[int, ...]:
@@ -165,23 +148,23 @@ class ReplayBuffer(_core._ReplayCore):
         alpha: float = 0.6,
         eps: float = 1e-6,
     ) -> None:
-        capacity = _int_arg(capacity, "capacity", 1)
+        capacity = check_int("capacity", capacity, 1)
         if capacity > 2**31 - 1:
             raise ValueError(f"capacity must be < 2**31, got {capacity}")
         obs_shape = _shape_arg(obs_shape, "obs_shape")
         action_shape = _shape_arg(action_shape, "action_shape")
         obs_dtype = _dtype_arg(obs_dtype, "obs_dtype")
         action_dtype = _dtype_arg(action_dtype, "action_dtype")
-        num_envs = _int_arg(num_envs, "num_envs", 1)
-        n_step = _int_arg(n_step, "n_step", 1)
-        gamma = _real_arg(gamma, "gamma", 0.0, 1.0)
-        frame_stack = _int_arg(frame_stack, "frame_stack", 1)
+        num_envs = check_int("num_envs", num_envs, 1)
+        n_step = check_int("n_step", n_step, 1)
+        gamma = check_real("gamma", gamma, 0.0, 1.0)
+        frame_stack = check_int("frame_stack", frame_stack, 1)
         if frame_stack > 1 and (len(obs_shape) < 1 or obs_shape[0] != frame_stack):
             raise ValueError(
                 f"obs_shape must start with frame_stack={frame_stack} (stacks along axis 0), got {obs_shape}"
             )
-        alpha = _real_arg(alpha, "alpha", 0.0)
-        eps = _real_arg(eps, "eps", 0.0, low_open=True)
+        alpha = check_real("alpha", alpha, 0.0)
+        eps = check_real("eps", eps, 0.0, low_open=True)
         if seed is None:
             seed = int.from_bytes(os.urandom(8), "little")
         elif isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**64:
@@ -231,11 +214,8 @@ class ReplayBuffer(_core._ReplayCore):
 
     def _sample_general(self, batch_size: int, beta: float, out: Batch | None, as_torch: bool,
                         pin_memory: bool | None) -> Batch:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
-            raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        shapes = self._field_specs(int(batch_size))
+        batch_size = check_int("batch_size", batch_size, 1)
+        shapes = self._field_specs(batch_size)
         if as_torch:
             import torch
 
@@ -464,7 +444,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self, batch_size: int, beta: float = 0.4, *, out: Batch | None = None, as_torch: bool = False,
         pin_memory: bool | None = None,
     ) -> Batch:
-        beta = _real_arg(beta, "beta", 0.0)
+        beta = check_real("beta", beta, 0.0)
         if out is None and not as_torch:
             return self._sample(batch_size, beta)
         return self._sample_general(batch_size, beta, out, as_torch, pin_memory)

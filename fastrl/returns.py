@@ -49,6 +49,8 @@ import numba
 import numpy as np
 from numba import njit, prange, types
 
+from fastrl._checks import check_int
+
 __all__ = ["ArgumentTypeError", "discounted_returns", "gae", "lambda_returns", "nstep_returns"]
 
 
@@ -429,14 +431,6 @@ def _unit_interval(name: str, x: Any, dtype: np.dtype) -> Any:
     return dtype.type(value)
 
 
-def _positive_int(name: str, x: Any) -> int:
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
-        raise ArgumentTypeError(f"{name} must be an int, got {type(x).__name__}")
-    if x < 1:
-        raise ValueError(f"{name} must be >= 1, got {x}")
-    return int(x)
-
-
 # ---------------------------------------------------------------------------------------------------
 # Public functions
 # ---------------------------------------------------------------------------------------------------
@@ -557,7 +551,7 @@ def nstep_returns(
     term = conv.flags("terminated", terminated)
     trunc = conv.flags("truncated", truncated)
     g = _unit_interval("gamma", gamma, r.dtype)
-    steps = _positive_int("n", n)
+    steps = check_int("n", n, 1, type_error=ArgumentTypeError)
     out = conv.empty()
     if out.size:
         _launch("nstep", r.dtype, (r, nv, term, trunc, g, steps, out))

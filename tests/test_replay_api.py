@@ -183,7 +183,7 @@ def test_one_writer_many_readers(prioritized):
     n, dim = 4, 512  # large enough rows that add/sample release the GIL
     buf = cls(300, (dim,), np.float32, num_envs=n, n_step=3, seed=0)
     errors, sampled = [], []
-    stop = threading.Event()
+    stop, first_sample = threading.Event(), threading.Event()
 
     def add_all(target, pause):
         for t in range(400):
@@ -192,6 +192,8 @@ def test_one_writer_many_readers(prioritized):
             target.add(o, np.full(n, t), np.ones(n), o + 10, np.arange(n) == t % 7, np.zeros(n, bool))
             if pause and t % 50 == 0:
                 time.sleep(0.001)  # let the readers in
+            if pause and t == 100:
+                first_sample.wait(timeout=30)  # on a busy machine: make sure reads overlap the writes
 
     def writer():
         try:
@@ -208,6 +210,7 @@ def test_one_writer_many_readers(prioritized):
                     continue
                 b = buf.sample(16)
                 sampled.append(len(b.indices))
+                first_sample.set()
                 t = b.action
                 env = b.obs[:, 0] - 10 * t
                 assert np.all((env >= 0) & (env < n))

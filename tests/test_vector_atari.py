@@ -274,8 +274,10 @@ def test_bad_arguments_and_call_order():
         with pytest.raises(RuntimeError, match="step_async"):
             env.step_wait()
         env.step_async(np.zeros(2, dtype=np.int64))
-        with pytest.raises(RuntimeError, match="step_wait"):
+        with pytest.raises(gym.error.AlreadyPendingCallError, match="Calling `step_async` while waiting"):
             env.step_async(np.zeros(2, dtype=np.int64))
+        with pytest.raises(RuntimeError, match="Calling `reset` while waiting"):
+            env.reset()
         env.step_wait()
         with pytest.raises(ValueError, match="reset_mask"):
             env.reset(options={"reset_mask": np.zeros(2, dtype=bool)})

@@ -107,3 +107,78 @@ def test_error_classes_are_gymnasiums(env_id):
     # the classes are also the builtin ones earlier fastrl versions raised
     assert issubclass(fastrl.vector._api.StepWaitError, (RuntimeError, ValueError))
     assert issubclass(fastrl.vector._api.EnvClosedError, ValueError)
+
+
+def _error(call):
+    """(class, message) of the exception ``call()`` raises."""
+    try:
+        call()
+    except Exception as err:  # noqa: BLE001 - compared below
+        return type(err), str(err)
+    raise AssertionError("no exception")
+
+
+@pytest.mark.parametrize("pair", NATIVE_IDS, indirect=True)
+def test_reset_mask_and_seed_list_errors_are_gymnasiums(pair):
+    env, ref = pair
+    env.reset(seed=0)
+    ref.reset(seed=0)
+    bad = [np.array([True]), [True] * N, np.ones(N, dtype=np.int64), np.zeros(N, dtype=bool),
+           np.ones(N + 1, dtype=bool)]
+    for mask in bad:
+        got, want = _error(lambda m=mask: env.reset(options={"reset_mask": m})), \
+            _error(lambda m=mask: ref.reset(options={"reset_mask": m}))
+        assert issubclass(got[0], want[0]) and got[1] == want[1], (mask, got, want)
+    got, want = _error(lambda: env.reset(seed=[1, 2])), _error(lambda: ref.reset(seed=[1, 2]))
+    assert issubclass(got[0], want[0]) and got[1] == want[1]
+
+
+@pytest.mark.parametrize("pair", NATIVE_IDS, indirect=True)
+def test_task_constants_read_as_gymnasiums_and_are_fixed(pair):
+    env, ref = pair
+    constants = {name for name, value in vars(ref.envs[0].unwrapped).items()
+                 if not name.startswith("_") and isinstance(value, (int, float, str)) and not isinstance(value, bool)
+                 and not name.lower().startswith("screen")}
+    constants |= {name for name, value in vars(type(ref.envs[0].unwrapped)).items()
+                  if not name.startswith("_") and isinstance(value, (int, float, str)) and name != "SCREEN_DIM"}
+    assert constants  # CartPole's gravity, Pendulum's max_torque, Acrobot's LINK_LENGTH_1, ...
+    for name in sorted(constants):
+        assert env.get_attr(name) == ref.get_attr(name), name
+        assert env.call(name) == ref.call(name), name
+        # the physics is compiled C++: changing a constant is refused instead of silently ignored
+        with pytest.raises(AttributeError, match="fixed when the env is made"):
+            env.set_attr(name, ref.get_attr(name))
+
+
+def test_np_random_seed_before_the_first_reset():
+    """gymnasium's envs report their seed before any reset; fastrl reports the seeds its first reset uses."""
+    for env_id in ("CartPole-v1", "PongNoFrameskip-v4"):
+        with fastrl.make_vec(env_id, 3, seed=5) as env:
+            assert env.np_random_seed == (5, 6, 7)
+            env.reset()
+            assert env.np_random_seed == (5, 6, 7)
+        with fastrl.make_vec(env_id, 3) as env:  # unseeded: a random base, kept by the first reset
+            before = env.np_random_seed
+            assert len(set(before)) == 3 and all(s >= 0 for s in before)
+            env.reset()
+            assert env.np_random_seed == before
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "PongNoFrameskip-v4"])
+def test_calls_while_a_step_is_pending_are_gymnasiums_error(env_id):
+    ref = gym.vector.AsyncVectorEnv([lambda: gym.make("CartPole-v1")] * 2)
+    ref.reset(seed=0)
+    ref.step_async(np.zeros(2, dtype=np.int64))
+    want_reset = _error(ref.reset)
+    ref.step_wait()
+    no_step = _error(ref.step_wait)
+    ref.close()
+    with fastrl.make_vec(env_id, 2, seed=0, num_threads=2) as env:
+        env.reset()
+        assert _error(env.step_wait) == (fastrl.vector._api.StepWaitError, no_step[1])
+        env.step_async(np.zeros(2, dtype=np.int64))
+        got = _error(env.reset)  # gymnasium's message names the method it runs (reset_async), fastrl's the call
+        assert issubclass(got[0], want_reset[0]) and got[1] == want_reset[1].replace("reset_async", "reset")
+        got = _error(lambda: env.step_async(np.zeros(2, dtype=np.int64)))
+        assert issubclass(got[0], gym.error.AlreadyPendingCallError) and "`step_async`" in got[1]
+        env.step_wait()

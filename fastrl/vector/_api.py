@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
-from gymnasium.error import ClosedEnvironmentError, NoAsyncCallError
+from gymnasium.error import AlreadyPendingCallError, ClosedEnvironmentError, NoAsyncCallError
 from gymnasium.vector import VectorEnv
 
 
@@ -24,8 +24,16 @@ class StepWaitError(NoAsyncCallError, RuntimeError, ValueError):
     """``step_wait()`` without a pending ``step_async()``: gymnasium's ``NoAsyncCallError`` (and, for code
     written against earlier fastrl versions, a ``RuntimeError`` and a ``ValueError``)."""
 
-    def __init__(self, message: str = "step_wait() called without a pending step_async(actions)") -> None:
+    def __init__(self, message: str = "Calling `step_wait` without any prior call to `step_async`.") -> None:
         super().__init__(message, "step")
+
+
+class PendingCallError(AlreadyPendingCallError, RuntimeError, ValueError):
+    """A call while a ``step_async()`` is pending: gymnasium's ``AlreadyPendingCallError`` (and a
+    ``RuntimeError`` and a ``ValueError``, for code written against earlier fastrl versions)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"Calling `{what}` while waiting for a pending call to `step` to complete", "step")
 
 
 class EnvClosedError(ClosedEnvironmentError, ValueError):
@@ -54,7 +62,13 @@ class BaseVectorEnv(VectorEnv):
         """The seed of each env's generator: ``seed + i`` after ``reset(seed=seed)`` (``seeds[i]`` for a list),
         unchanged by resets without a seed, -1 where unknown (as gymnasium's envs report it)."""
         seeds = self._env_seeds
+        if seeds is None:  # before the first reset: the seeds it will use, as gymnasium's envs report them
+            seeds = self._first_reset_seeds()
         return tuple(seeds) if seeds is not None else (-1,) * self.num_envs
+
+    def _first_reset_seeds(self) -> list[int] | None:
+        """The per-env seeds the first ``reset()`` without a seed will use (None: unknown)."""
+        return None
 
     def _set_env_seeds(self, seeds: list[int] | None, mask: np.ndarray | None) -> None:
         """Records the seeds a reset used (``None``: the envs kept their generators)."""
@@ -115,17 +129,17 @@ class BaseVectorEnv(VectorEnv):
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
 
-    def _check_idle(self) -> None:
+    def _check_idle(self, what: str = "this method") -> None:
         if self.closed:
             raise EnvClosedError("this vector env is closed")
         if self._waiting:
-            raise RuntimeError("a step_async() is pending: call step_wait() first")
+            raise PendingCallError(what)
 
     def _check_step(self, actions: Any) -> Any:
         """The checks before a step, for subclasses that track resets in Python (``_has_reset``, and
         ``_needs_reset`` for the DISABLED autoreset mode): returns ``actions`` checked against the action
         space, or raises (RuntimeError, ValueError) before any env is touched."""
-        self._check_idle()
+        self._check_idle("step_async")
         if not self._has_reset:
             raise RuntimeError("call reset() before step()")
         actions = check_actions(actions, self.single_action_space, self.num_envs)
@@ -185,14 +199,16 @@ def check_reset_mask(options: dict[str, Any] | None, num_envs: int) -> np.ndarra
     if options is None or "reset_mask" not in options:
         return None
     mask = options["reset_mask"]
+    # gymnasium's checks and messages, word for word
     if not isinstance(mask, np.ndarray):
-        raise TypeError(f"options['reset_mask'] must be a numpy array, got {type(mask).__name__}")
+        raise TypeError(f"`options['reset_mask']` must be a numpy array, got {type(mask)}")
     if mask.shape != (num_envs,):
-        raise ValueError(f"options['reset_mask'] must have shape ({num_envs},), got {mask.shape}")
+        raise ValueError(f"`options['reset_mask']` must have shape `({num_envs},)`, got {mask.shape}")
     if mask.dtype != np.bool_:
-        raise TypeError(f"options['reset_mask'] must have dtype bool, got {mask.dtype}")
-    if not mask.any():
-        raise ValueError("options['reset_mask'] must hold at least one True value")
+        raise TypeError(f"`options['reset_mask']` must have `dtype=np.bool_`, got {mask.dtype}")
+    if not np.any(mask):
+        raise ValueError("`options['reset_mask']` must contain a boolean array with at least one True value, "
+                         f"got reset_mask={mask}")
     return mask
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-import numpy as np
 from gymnasium.vector import AutoresetMode
+
+from fastrl._checks import check_bool, check_int
+
+__all__ = ["check_bool", "check_int", "check_num_envs", "check_num_threads", "check_render_mode", "check_seed",
+           "parse_autoreset_mode"]
 
 # "next_step" / "same_step" / "disabled" (the enum's names, lower case); the enum's values ("NextStep", ...)
 # are accepted too, in any case.
@@ -26,31 +30,14 @@ def parse_autoreset_mode(autoreset_mode: str | AutoresetMode) -> AutoresetMode:
     )
 
 
-def check_bool(name: str, value: Any) -> bool:
-    """``value`` as a bool; TypeError naming ``name`` for anything but a bool."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return bool(value)
-
-
 def check_num_envs(num_envs: Any) -> int:
     """A positive Python or numpy integer."""
-    if isinstance(num_envs, bool) or not isinstance(num_envs, numbers.Integral):
-        raise TypeError(f"num_envs must be an int, got {type(num_envs).__name__}")
-    if num_envs < 1:
-        raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-    return int(num_envs)
+    return check_int("num_envs", num_envs, 1)
 
 
 def check_num_threads(num_threads: Any) -> int | None:
     """``None`` (choose automatically) or a positive integer."""
-    if num_threads is None:
-        return None
-    if isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral):
-        raise TypeError(f"num_threads must be an int or None, got {type(num_threads).__name__}")
-    if num_threads < 1:
-        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
-    return int(num_threads)
+    return None if num_threads is None else check_int("num_threads", num_threads, 1)
 
 
 def check_seed(seed: Any, num_envs: int, name: str = "seed") -> list[int] | None:
@@ -66,7 +53,8 @@ def check_seed(seed: Any, num_envs: int, name: str = "seed") -> list[int] | None
     except TypeError:
         raise TypeError(f"{name} must be an int, a sequence of ints or None, got {type(seed).__name__}") from None
     if len(seeds) != num_envs:
-        raise ValueError(f"{name} has {len(seeds)} entries, expected num_envs={num_envs}")
+        raise ValueError(f"If seeds are passed as a list the length must match num_envs={num_envs} but got "
+                         f"length={len(seeds)}.")
     for s in seeds:
         if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0:
             raise ValueError(f"{name} entries must be non-negative ints, got {s!r}")

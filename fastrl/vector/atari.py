@@ -28,7 +28,7 @@ img_width                                                            ``img_width
 
 from __future__ import annotations
 
-import numbers
+import secrets
 from typing import Any
 
 import gymnasium as gym
@@ -37,6 +37,7 @@ from gymnasium.spaces import Box, Discrete
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
+from fastrl._checks import check_int, check_real
 from fastrl.vector._api import BaseVectorEnv, EpisodeStatistics, StepWaitError, check_reset_mask
 from fastrl.vector._common import check_bool, check_num_envs, check_num_threads, check_render_mode, check_seed
 
@@ -99,26 +100,17 @@ def _resolve_options(env_id: str, spec: gym.envs.registration.EnvSpec, kwargs: d
     }
     for name in _BOOL_OPTIONS:
         if name in kwargs:
-            if not isinstance(kwargs[name], (bool, np.bool_)):
-                raise TypeError(f"{name} must be a bool, got {type(kwargs[name]).__name__}")
-            opts[name] = bool(kwargs[name])
+            opts[name] = check_bool(name, kwargs[name])
     for name, low in _INT_OPTIONS.items():
         if name in kwargs:
-            value = kwargs[name]
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-            if value < low or value > _MAX_SEED:
-                raise ValueError(f"{name} must be in [{low}, {_MAX_SEED}], got {value}")
-            opts[name] = int(value)
+            opts[name] = check_int(name, kwargs[name], low, _MAX_SEED)
     if "max_episode_steps" in kwargs:
         if "max_num_frames_per_episode" in kwargs:
             raise ValueError("pass max_episode_steps (agent steps) or max_num_frames_per_episode (frames), not both")
         opts["max_num_frames_per_episode"] = opts.pop("max_episode_steps") * opts["frameskip"]
     if "repeat_action_probability" in kwargs:
-        p = kwargs["repeat_action_probability"]
-        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"repeat_action_probability must be a float in [0, 1], got {p!r}")
-        opts["repeat_action_probability"] = float(p)
+        opts["repeat_action_probability"] = check_real("repeat_action_probability",
+                                                       kwargs["repeat_action_probability"], 0.0, 1.0)
     return opts
 
 
@@ -233,6 +225,9 @@ class AtariVectorEnv(BaseVectorEnv):
         if not isinstance(autoreset_mode, AutoresetMode):
             raise TypeError(f"autoreset_mode must be a gymnasium.vector.AutoresetMode, got {autoreset_mode!r}")
         self._initial_seeds = self._check_seeds(seed, num_envs, "seed")
+        if self._initial_seeds is None:  # drawn now so that np_random_seed can report them before the first reset
+            base = secrets.randbelow(_MAX_SEED - num_envs + 1)
+            self._initial_seeds = [base + i for i in range(num_envs)]
         opts = _resolve_options(env_id, spec, env_kwargs)
         self.options: dict[str, Any] = opts
         """The resolved preprocessing options (the id's defaults updated with the keywords)."""
@@ -330,7 +325,7 @@ class AtariVectorEnv(BaseVectorEnv):
         Returns ``(obs (N, stack, H, W) uint8, infos)``; with a mask, rows of other envs hold their current
         observation and their info masks are False. See the class docstring for seeding.
         """
-        self._check_idle()
+        self._check_idle("reset")
         seeds = self._check_seeds(seed, self.num_envs, "seed")
         if seeds is None and self._initial_seeds is not None:
             seeds, self._initial_seeds = self._initial_seeds, None
@@ -367,6 +362,9 @@ class AtariVectorEnv(BaseVectorEnv):
         self._stats.reset(None if game_mask.all() else game_mask)
         self._has_reset = True
         return obs, self._batch_info(info, mask)
+
+    def _first_reset_seeds(self) -> list[int] | None:
+        return self._initial_seeds
 
     def _env_attributes(self) -> dict[str, Any]:
         """The shared attributes and the preprocessing options (``frameskip``, ``episodic_life``, ...)."""
@@ -469,7 +467,7 @@ class AtariVectorEnv(BaseVectorEnv):
         Raises:
             gymnasium.error.ResetNeeded: before the first ``reset()``, as gymnasium's envs.
         """
-        self._check_idle()
+        self._check_idle("render")
         if not self._has_reset:
             raise gym.error.ResetNeeded("Cannot call `render()` before calling `reset()`")
         if self.render_mode is None:

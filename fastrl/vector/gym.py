@@ -110,7 +110,7 @@ class GymVectorEnv(BaseVectorEnv):
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
         """Resets every env, or those in ``options["reset_mask"]``; returns ``(obs, infos)``."""
-        self._check_idle()
+        self._check_idle("reset")
         seeds = check_seed(seed, self.num_envs)
         if seeds is None and self._initial_seeds is not None:
             seeds = self._initial_seeds

@@ -11,9 +11,9 @@ replay adds) is safe.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
-import numbers
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -26,9 +26,11 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from fastrl import _core
-from fastrl.vector._api import BaseVectorEnv, EnvClosedError, StepWaitError, check_reset_mask
+from fastrl._checks import check_real
+from fastrl.vector._api import BaseVectorEnv, EnvClosedError, PendingCallError, StepWaitError, check_reset_mask
 from fastrl.vector._common import (
     check_bool,
+    check_int,
     check_num_envs,
     check_num_threads,
     check_render_mode,
@@ -40,12 +42,6 @@ from fastrl.vector.render import ClassicFrames
 __all__ = ["NativeVectorEnv", "is_native_id", "NATIVE_IDS"]
 
 _MODE_CODES = {AutoresetMode.NEXT_STEP: 0, AutoresetMode.SAME_STEP: 1, AutoresetMode.DISABLED: 2}
-
-
-def _check_real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise TypeError(f"{name} must be a finite real number, got {value!r}")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -97,7 +93,7 @@ def _make_tasks() -> dict[str, _Task]:
         kwargs={"sutton_barto_reward": check_bool},
         reset_defaults=(-0.05, 0.05),
     )
-    mountain_car_kwargs = {"goal_velocity": _check_real}
+    mountain_car_kwargs = {"goal_velocity": check_real}
     return {
         "CartPole-v1": _Task(max_episode_steps=500, **cartpole),
         "CartPole-v0": _Task(max_episode_steps=200, **cartpole),
@@ -106,7 +102,7 @@ def _make_tasks() -> dict[str, _Task]:
             max_episode_steps=200,
             observation_space=_pendulum_obs_space(),
             action_space=spaces.Box(low=-2.0, high=2.0, shape=(1,), dtype=np.float32),
-            kwargs={"g": _check_real},
+            kwargs={"g": check_real},
             reset_keys=("x_init", "y_init"),
             reset_defaults=(math.pi, 1.0),
             symmetric_reset=True,
@@ -145,6 +141,20 @@ NATIVE_IDS: tuple[str, ...] = tuple(_TASKS)
 def is_native_id(env_id: str) -> bool:
     """Whether ``env_id`` is one of the native C++ tasks (``NATIVE_IDS``)."""
     return env_id in _TASKS
+
+
+@functools.cache
+def _task_constants(env_id: str, settings: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    """The public scalar attributes of gymnasium's env for ``env_id`` made with ``settings`` (its physical
+    constants, which the C++ task shares), minus the drawing's (screen sizes, window state)."""
+    env = gym.make(env_id, **dict(settings)).unwrapped
+    try:
+        names = {*vars(type(env)), *vars(env)}
+        return {name: getattr(env, name) for name in sorted(names)
+                if not name.startswith("_") and not name.lower().startswith("screen") and name != "isopen"
+                and isinstance(getattr(env, name), (bool, int, float, str))}
+    finally:
+        env.close()
 
 
 def _render_fps(env_id: str) -> int:
@@ -281,10 +291,7 @@ class NativeVectorEnv(BaseVectorEnv):
         max_episode_steps = kwargs.pop("max_episode_steps", None)
         if max_episode_steps is None:
             max_episode_steps = task.max_episode_steps
-        elif isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, numbers.Integral):
-            raise TypeError(f"max_episode_steps must be an int, got {type(max_episode_steps).__name__}")
-        elif max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
+        max_episode_steps = check_int("max_episode_steps", max_episode_steps, 1)
         render_mode = check_render_mode(render_mode)
         if render_mode is not None and importlib.util.find_spec("pygame") is None:
             raise gym.error.DependencyNotInstalled(
@@ -305,7 +312,9 @@ class NativeVectorEnv(BaseVectorEnv):
         self._core = _Float32ResetObs(core, mode) if task.float32_reset_obs else core
         self._task = task
         self._env_id = env_id
-        self._initial_seed = seed
+        # The first reset() without a seed uses this base (env i: base + i), drawn now so that np_random_seed
+        # can report it before that reset, as gymnasium's envs do.
+        self._initial_seed = seed if seed is not None else secrets.randbits(62)
         self._seeded = False
         # Rendering: gymnasium's renderer draws the C++ state; Pendulum's frame also shows the last torque.
         self._frames = ClassicFrames(env_id, self._settings) if render_mode is not None else None
@@ -363,10 +372,11 @@ class NativeVectorEnv(BaseVectorEnv):
         Returns:
             ``obs`` ``(num_envs, obs_dim)`` float32 (a fresh array) and an empty info dict.
         """
+        if self._core.pending:
+            raise PendingCallError("reset")
         seeds = check_seed(seed, self.num_envs)
         if seeds is None and not self._seeded:
-            base = self._initial_seed if self._initial_seed is not None else secrets.randbits(62)
-            seeds = [base + i for i in range(self.num_envs)]
+            seeds = self._first_reset_seeds()
         mask, bound_a, bound_b = self._parse_options(options)
         obs = self._core.reset(seeds, mask, bound_a, bound_b)
         self._seeded = True
@@ -379,9 +389,14 @@ class NativeVectorEnv(BaseVectorEnv):
                 self._next_reset[rows] = False
         return obs, {}
 
+    def _first_reset_seeds(self) -> list[int] | None:
+        return None if self._seeded else [self._initial_seed + i for i in range(self.num_envs)]
+
     def _env_attributes(self) -> dict[str, Any]:
-        """The shared attributes and this task's settings (``max_episode_steps`` and its keywords)."""
-        return {**super()._env_attributes(), "max_episode_steps": self.max_episode_steps, **self._settings}
+        """The shared attributes, the task's physical constants as gymnasium's env has them (CartPole's
+        ``gravity``, ``masscart``, ``tau``, ...; fixed in C++) and its settings (``max_episode_steps``, keywords)."""
+        return {**super()._env_attributes(), **_task_constants(self._env_id, tuple(sorted(self._settings.items()))),
+                "max_episode_steps": self.max_episode_steps, **self._settings}
 
     def step(
         self, actions: np.ndarray
@@ -407,6 +422,8 @@ class NativeVectorEnv(BaseVectorEnv):
         Batches large enough to be split across threads run on a background thread while Python goes on;
         smaller ones step at once on the calling thread (a thread hand-off would cost more than the step).
         """
+        if self._core.pending:
+            raise PendingCallError("step_async")
         self._core.step_async(actions)
         if self._last_u is not None:
             self._async_actions = np.array(actions, copy=True)
