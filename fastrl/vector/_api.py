@@ -122,8 +122,9 @@ class BaseVectorEnv(VectorEnv):
             raise ValueError("Values must be a list or tuple with length equal to the number of environments. "
                              f"Got `{len(values)}` values for {self.num_envs} environments.")
         if name in self._env_attributes() or name == "np_random_seed":
-            raise AttributeError(f"{name!r} is fixed when the env is made (make_vec(..., {name}=...) or "
-                                 "reset(seed=...)); set_attr cannot change it")
+            raise AttributeError(f"{name!r} is fixed when the env is made; set_attr cannot change it (the task's "
+                                 "settings are make_vec keywords, seeds go to reset(seed=...), and a native task's "
+                                 "physical constants are compiled)")
         self.__dict__.setdefault("_user_attrs", {})[name] = list(values)
 
     def __exit__(self, *exc_info: Any) -> None:
