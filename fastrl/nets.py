@@ -276,6 +276,13 @@ class NumpyLinearStack:
         """``(B, in_features)`` (any float dtype; converted to float32) -> ``(B, out_features)`` float32."""
         x = np.asarray(x, dtype=np.float32)
         last = len(self._params) - 1
+        if len(x) == 1:  # one observation: vector products, a third cheaper than (1, n) matrix ones
+            h = x[0]
+            for i, (w_t, b) in enumerate(self._params):
+                h = h.dot(w_t) + b
+                if i < last:
+                    h = np.maximum(h, 0.0)
+            return h[None]
         for i, (w_t, b) in enumerate(self._params):
             x = x @ w_t
             x += b

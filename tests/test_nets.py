@@ -191,3 +191,28 @@ def test_critics_evaluate_together_and_take_the_minimum():
     torch.testing.assert_close(critics.first(obs, act), q[0])
     with pytest.raises(ValueError, match="n"):
         Critics(0, 3, 1)
+
+
+def test_numpy_linear_stack_follows_the_network():
+    """The NumPy forward pass DQN acts with: torch's values up to float32 rounding, for one row and a batch,
+    and still after the parameters change in place (an optimizer step, load_state_dict)."""
+    import numpy as np
+
+    from fastrl.nets import NumpyLinearStack, q_network
+    from fastrl.optim import FlatAdam
+
+    torch.manual_seed(0)
+    q = q_network((4,), 3, (120, 84))
+    opt = FlatAdam(q, lr=1e-2)  # flattens the parameters first, as the agents do
+    forward = NumpyLinearStack(q.linear_layers)
+    assert NumpyLinearStack.supports(q) and not NumpyLinearStack.supports(q_network((4, 84, 84), 3))
+    x = np.random.default_rng(0).standard_normal((40, 4))  # float64: converted
+    for _ in range(2):
+        want = q(torch.from_numpy(x).float()).detach().numpy()
+        np.testing.assert_allclose(forward(x), want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(forward(x[:1]), want[:1], rtol=1e-5, atol=1e-6)
+        assert forward(x[:1]).shape == (1, 3) and forward(x).dtype == np.float32
+        q(torch.from_numpy(x).float()).sum().backward()
+        opt.step()  # in place: the NumPy views see the new values
+    q.load_state_dict(q_network((4,), 3, (120, 84)).state_dict())
+    np.testing.assert_allclose(forward(x), q(torch.from_numpy(x).float()).detach().numpy(), rtol=1e-5, atol=1e-6)

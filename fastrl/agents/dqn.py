@@ -294,12 +294,12 @@ class DQN(AgentBase):
         explore = self.rng.random(len(greedy)) < eps
         return np.where(explore, self.rng.integers(self.n_actions, size=len(greedy)), greedy)
 
-    @torch.no_grad()
     def _greedy(self, obs: np.ndarray) -> np.ndarray:
         """``argmax_a Q(obs, a)`` ``(B,)`` int64 for host observations ``(B, *obs_shape)``."""
         if self._numpy_q is not None and len(obs) <= NumpyLinearStack.MAX_ROWS:
             return self._numpy_q(obs.reshape(len(obs), -1)).argmax(axis=1)
-        return self._q(torch.from_numpy(np.ascontiguousarray(obs)).to(self.device)).argmax(dim=1).cpu().numpy()
+        with torch.no_grad():
+            return self._q(torch.from_numpy(np.ascontiguousarray(obs)).to(self.device)).argmax(dim=1).cpu().numpy()
 
     def _explore(self, obs: np.ndarray, eps: float) -> np.ndarray:
         """Epsilon-greedy actions for the training envs; the Q-network runs only if some env exploits."""
