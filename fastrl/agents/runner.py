@@ -157,14 +157,12 @@ class EnvRunner:
         obs, _ = self.envs.reset(seed=self.episode_seeds(), options=options)
         return np.array(obs, dtype=self.obs_dtype, copy=True)
 
-    @staticmethod
-    def _life_lost(terminated: np.ndarray, truncated: np.ndarray, infos: dict) -> np.ndarray:
-        """Envs whose termination is a lost life of a game that goes on (Atari's episodic life): the game
-        has lives left. Their reset continues the game, so they do not start a new episode."""
-        lives = infos.get("lives")
-        if lives is None:
-            return np.zeros_like(terminated)
-        return terminated & ~truncated & (np.asarray(lives) > 0)
+    def _life_lost(self, terminated: np.ndarray, truncated: np.ndarray, infos: dict) -> np.ndarray:
+        """Envs whose termination is a lost life of a game that goes on (Atari's episodic life), as the Atari
+        env itself decided it (``last_life_loss``); their reset continues the game, so they do not start a new
+        episode. Other envs have no lives."""
+        lost = getattr(self.envs, "last_life_loss", None)
+        return np.zeros_like(terminated) if lost is None else lost.copy()
 
     def _finish_episodes(self, game_over: np.ndarray, infos: dict) -> list[tuple[float, int]]:
         """Records the episodes that ended. Atari envs report whole games with raw scores in

@@ -289,6 +289,9 @@ class AtariVectorEnv(BaseVectorEnv):
         self._life_continue = np.zeros(num_envs, dtype=np.bool_)  # NEXT_STEP: next step is a life's NOOP
         self._needs_reset = np.zeros(num_envs, dtype=np.bool_)  # DISABLED: ended, reset before stepping
         self._life_lost = np.zeros(num_envs, dtype=np.bool_)  # DISABLED: ended by a life loss only
+        self.last_life_loss = np.zeros(num_envs, dtype=np.bool_)
+        """Envs whose termination in the last step was a lost life of a game that goes on (episodic life);
+        the one definition the agents' runner uses too. All False without ``episodic_life``."""
         self._life_obs: np.ndarray | None = None  # DISABLED + episodic life: observation at the life loss
         self._last_obs: np.ndarray | None = None
         self._has_reset = False
@@ -406,6 +409,7 @@ class AtariVectorEnv(BaseVectorEnv):
         lives = ale_info["lives"]
         if self._episodic_life:
             life_loss = terminations & ~truncations & (lives < self._lives) & (lives > 0)
+            self.last_life_loss = life_loss
             continuing = self._life_continue
             if continuing.any():
                 rewards[continuing] = 0.0
