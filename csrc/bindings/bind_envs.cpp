@@ -446,6 +446,33 @@ PyObject* StepFastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
   }
 }
 
+// The task's TaskInfo (its header) as a dict for fastrl/vector/native.py, plus the reset options' defaults.
+template <class Env>
+py::dict TaskInfoDict() {
+  const envs::TaskInfo& t = Env::kInfo;
+  py::dict ids, settings, out;
+  for (int i = 0; i < t.num_ids; ++i) ids[t.ids[i].id] = t.ids[i].max_episode_steps;
+  for (int i = 0; i < t.num_settings; ++i) settings[t.settings[i].name] = t.settings[i].kind;
+  py::list low, high;
+  for (int k = 0; k < Env::kObsDim; ++k) {
+    low.append(t.obs_low[k]);
+    high.append(t.obs_high[k]);
+  }
+  const auto [default_a, default_b] = Env::DefaultResetOptions();
+  out["ids"] = ids;
+  out["obs_low"] = low;
+  out["obs_high"] = high;
+  out["num_actions"] = Env::kNumActions;
+  out["action_low"] = t.action_low;
+  out["action_high"] = t.action_high;
+  out["reset_keys"] = py::make_tuple(t.reset_keys[0], t.reset_keys[1]);
+  out["reset_defaults"] = py::make_tuple(default_a, default_b);
+  out["symmetric_reset"] = t.symmetric_reset;
+  out["float32_reset_obs"] = t.float32_reset_obs;
+  out["settings"] = settings;
+  return out;
+}
+
 template <class Env, class... Extra, class... ExtraArgs>
 void BindVecEnv(py::module_& m, const char* name, const char* doc, typename Env::Config (*make_config)(Extra...),
                 ExtraArgs... extra_args) {
@@ -468,6 +495,7 @@ void BindVecEnv(py::module_& m, const char* name, const char* doc, typename Env:
       .def_property("episode_statistics", &Cls::episode_statistics, &Cls::set_episode_statistics)
       .def_property_readonly_static("obs_dim", [](py::object) { return Env::kObsDim; })
       .def_property_readonly_static("state_dim", [](py::object) { return Env::kStateDim; })
+      .def_property_readonly_static("info", [](py::object) { return TaskInfoDict<Env>(); })
       .def_property_readonly_static("grain", [](py::object) { return Env::kGrain; })
       .def("reset", &Cls::Reset, py::arg("seeds"), py::arg("mask"), py::arg("bound_a"), py::arg("bound_b"))
       .def("step_async", &Cls::StepAsync, py::arg("actions"))
@@ -483,6 +511,9 @@ void BindVecEnv(py::module_& m, const char* name, const char* doc, typename Env:
       PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &step_def));
   if (!step) throw py::error_already_set();
   cls.attr("step") = step;
+  // The module's list of task classes, in registration order: fastrl/vector/native.py's task table.
+  const py::tuple known = py::hasattr(m, "NATIVE_TASKS") ? py::tuple(m.attr("NATIVE_TASKS")) : py::tuple();
+  m.attr("NATIVE_TASKS") = known + py::make_tuple(name);
 }
 
 envs::CartPoleConfig MakeCartPoleConfig(bool sutton_barto_reward) { return {sutton_barto_reward}; }

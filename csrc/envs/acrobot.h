@@ -34,6 +34,11 @@ class Acrobot {
 
   static constexpr double kMaxVel1 = 4 * M_PI;
   static constexpr double kMaxVel2 = 9 * M_PI;
+  static constexpr TaskInfo kInfo = {
+      {{"Acrobot-v1", 500}, {nullptr, 0}}, 1,
+      {-1.0f, -1.0f, -1.0f, -1.0f, static_cast<float>(-kMaxVel1), static_cast<float>(-kMaxVel2)},
+      {1.0f, 1.0f, 1.0f, 1.0f, static_cast<float>(kMaxVel1), static_cast<float>(kMaxVel2)},
+      0.0f, 0.0f, {"low", "high"}, false, true, {{nullptr, nullptr}}, 0};
 
   static ResetOptions DefaultResetOptions() { return {-0.1, 0.1}; }
 

@@ -29,6 +29,12 @@ class CartPole {
   static constexpr std::int64_t kNumActions = 2;
   // Envs per thread below which splitting a batch costs more than it saves.
   static constexpr int kGrain = 1024;
+  static constexpr TaskInfo kInfo = {
+      {{"CartPole-v1", 500}, {"CartPole-v0", 200}}, 2,
+      // gymnasium's bounds: twice the termination thresholds (x 2.4, theta 12 degrees), velocities unbounded
+      {-4.8f, -INFINITY, static_cast<float>(-2 * (12 * 2 * M_PI / 360)), -INFINITY},
+      {4.8f, INFINITY, static_cast<float>(2 * (12 * 2 * M_PI / 360)), INFINITY},
+      0.0f, 0.0f, {"low", "high"}, false, false, {{"sutton_barto_reward", "bool"}}, 1};
 
   static ResetOptions DefaultResetOptions() { return {-0.05, 0.05}; }
 

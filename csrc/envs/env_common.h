@@ -105,6 +105,34 @@ struct ContinuousAction {
   bool is_float32;
 };
 
+// What a native task tells Python about itself, next to its code: the gymnasium ids it stands for (with their
+// time limits), its spaces, the names of its two reset options and its settings. fastrl/vector/native.py
+// builds its task table and the gymnasium spaces from this (the reset options' defaults come from the task's
+// DefaultResetOptions()), so adding a task touches its header and one line of the bindings.
+struct TaskId {
+  const char* id;
+  std::int64_t max_episode_steps;
+};
+
+struct TaskSetting {
+  const char* name;  // the make_vec keyword (a field of the task's Config)
+  const char* kind;  // "bool" or "real"
+};
+
+struct TaskInfo {
+  TaskId ids[2];
+  int num_ids;
+  float obs_low[8];  // the first kObsDim entries are used
+  float obs_high[8];
+  float action_low;  // continuous tasks (kNumActions == 0): the bounds of their one action
+  float action_high;
+  const char* reset_keys[2];  // gymnasium's reset(options=...) keys of the two reset bounds
+  bool symmetric_reset;       // the keys are half-widths of symmetric ranges (Pendulum) instead of low/high
+  bool float32_reset_obs;     // gymnasium computes the reset observation from a float32 state (Acrobot)
+  TaskSetting settings[1];
+  int num_settings;
+};
+
 // Uniform start-state bounds (gymnasium's reset(options={"low": ..., "high": ...})).
 struct UniformBounds {
   double low;

@@ -25,6 +25,10 @@ class MountainCar {
   static constexpr int kStateDim = 2;
   static constexpr std::int64_t kNumActions = 3;
   static constexpr int kGrain = 1024;
+  static constexpr TaskInfo kInfo = {
+      {{"MountainCar-v0", 200}, {nullptr, 0}}, 1,
+      {-1.2f, -0.07f}, {0.6f, 0.07f},
+      0.0f, 0.0f, {"low", "high"}, false, false, {{"goal_velocity", "real"}}, 1};
 
   static ResetOptions DefaultResetOptions() { return {-0.6, -0.4}; }
 

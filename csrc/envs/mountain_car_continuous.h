@@ -31,6 +31,10 @@ class MountainCarContinuous {
   static constexpr int kStateDim = 2;
   static constexpr std::int64_t kNumActions = 0;  // continuous
   static constexpr int kGrain = 512;
+  static constexpr TaskInfo kInfo = {
+      {{"MountainCarContinuous-v0", 999}, {nullptr, 0}}, 1,
+      {-1.2f, -0.07f}, {0.6f, 0.07f},
+      -1.0f, 1.0f, {"low", "high"}, false, false, {{"goal_velocity", "real"}}, 1};
 
   static ResetOptions DefaultResetOptions() { return {-0.6, -0.4}; }
 

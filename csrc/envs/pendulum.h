@@ -38,6 +38,10 @@ class Pendulum {
   static constexpr std::int64_t kNumActions = 0;  // continuous
   static constexpr int kGrain = 512;
   static constexpr double kMaxTorque = 2.0;
+  static constexpr TaskInfo kInfo = {
+      {{"Pendulum-v1", 200}, {nullptr, 0}}, 1,
+      {-1.0f, -1.0f, -8.0f}, {1.0f, 1.0f, 8.0f},
+      -2.0f, 2.0f, {"x_init", "y_init"}, true, false, {{"g", "real"}}, 1};
 
   static ResetOptions DefaultResetOptions() { return {M_PI, 1.0}; }
 

@@ -63,75 +63,35 @@ class _Task:
     float32_reset_obs: bool = False
 
 
-def _cartpole_obs_space() -> spaces.Box:
-    theta_threshold = 12 * 2 * math.pi / 360
-    high = np.array([2.4 * 2, np.inf, theta_threshold * 2, np.inf], dtype=np.float32)
-    return spaces.Box(-high, high, dtype=np.float32)
+_SETTING_CHECKS = {"bool": check_bool, "real": check_real}
 
 
-def _acrobot_obs_space() -> spaces.Box:
-    high = np.array([1.0, 1.0, 1.0, 1.0, 4 * math.pi, 9 * math.pi], dtype=np.float32)
-    return spaces.Box(low=-high, high=high, dtype=np.float32)
-
-
-def _mountain_car_obs_space() -> spaces.Box:
-    low = np.array([-1.2, -0.07], dtype=np.float32)
-    high = np.array([0.6, 0.07], dtype=np.float32)
-    return spaces.Box(low, high, dtype=np.float32)
-
-
-def _pendulum_obs_space() -> spaces.Box:
-    high = np.array([1.0, 1.0, 8], dtype=np.float32)
-    return spaces.Box(low=-high, high=high, dtype=np.float32)
+def _task_from_info(core_class: str, env_id: str) -> _Task:
+    """One row of the task table, from what the task's C++ header declares (``<Class>.info``)."""
+    info = getattr(_core, core_class).info
+    observation_space = spaces.Box(np.array(info["obs_low"], dtype=np.float32),
+                                   np.array(info["obs_high"], dtype=np.float32), dtype=np.float32)
+    if info["num_actions"] > 0:
+        action_space: spaces.Space = spaces.Discrete(info["num_actions"])
+    else:
+        action_space = spaces.Box(low=info["action_low"], high=info["action_high"], shape=(1,), dtype=np.float32)
+    return _Task(
+        core_class=core_class,
+        max_episode_steps=info["ids"][env_id],
+        observation_space=observation_space,
+        action_space=action_space,
+        kwargs={name: _SETTING_CHECKS[kind] for name, kind in info["settings"].items()},
+        reset_keys=tuple(info["reset_keys"]),
+        reset_defaults=tuple(info["reset_defaults"]),
+        symmetric_reset=info["symmetric_reset"],
+        float32_reset_obs=info["float32_reset_obs"],
+    )
 
 
 def _make_tasks() -> dict[str, _Task]:
-    cartpole = dict(
-        core_class="CartPoleVecEnv",
-        observation_space=_cartpole_obs_space(),
-        action_space=spaces.Discrete(2),
-        kwargs={"sutton_barto_reward": check_bool},
-        reset_defaults=(-0.05, 0.05),
-    )
-    mountain_car_kwargs = {"goal_velocity": check_real}
-    return {
-        "CartPole-v1": _Task(max_episode_steps=500, **cartpole),
-        "CartPole-v0": _Task(max_episode_steps=200, **cartpole),
-        "Pendulum-v1": _Task(
-            core_class="PendulumVecEnv",
-            max_episode_steps=200,
-            observation_space=_pendulum_obs_space(),
-            action_space=spaces.Box(low=-2.0, high=2.0, shape=(1,), dtype=np.float32),
-            kwargs={"g": check_real},
-            reset_keys=("x_init", "y_init"),
-            reset_defaults=(math.pi, 1.0),
-            symmetric_reset=True,
-        ),
-        "MountainCar-v0": _Task(
-            core_class="MountainCarVecEnv",
-            max_episode_steps=200,
-            observation_space=_mountain_car_obs_space(),
-            action_space=spaces.Discrete(3),
-            kwargs=mountain_car_kwargs,
-            reset_defaults=(-0.6, -0.4),
-        ),
-        "MountainCarContinuous-v0": _Task(
-            core_class="MountainCarContinuousVecEnv",
-            max_episode_steps=999,
-            observation_space=_mountain_car_obs_space(),
-            action_space=spaces.Box(low=-1.0, high=1.0, shape=(1,), dtype=np.float32),
-            kwargs=mountain_car_kwargs,
-            reset_defaults=(-0.6, -0.4),
-        ),
-        "Acrobot-v1": _Task(
-            core_class="AcrobotVecEnv",
-            max_episode_steps=500,
-            observation_space=_acrobot_obs_space(),
-            action_space=spaces.Discrete(3),
-            reset_defaults=(-0.1, 0.1),
-            float32_reset_obs=True,
-        ),
-    }
+    """Every gymnasium id the compiled tasks stand for (``_core.NATIVE_TASKS``), in registration order."""
+    return {env_id: _task_from_info(core_class, env_id)
+            for core_class in _core.NATIVE_TASKS for env_id in getattr(_core, core_class).info["ids"]}
 
 
 _TASKS = _make_tasks()
