@@ -280,6 +280,15 @@ class ReplayBuffer(_core._ReplayCore):
             if theirs.get(key) != mine:
                 raise ValueError(f"{what} was saved with {key}={theirs.get(key)!r}, this buffer has {key}={mine!r}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickling, for handing a buffer to another process (a Ray actor, a multiprocessing worker): the
+        configuration, the seed and :meth:`state_dict`; the copy samples exactly as the original would.
+        (fastrl itself never unpickles: its files are read with :meth:`load`.)"""
+        c = self._config
+        args = (c["capacity"], tuple(c["obs_shape"]), np.dtype(c["obs_dtype"]), tuple(c["action_shape"]),
+                np.dtype(c["action_dtype"]), c["num_envs"], c["n_step"], c["gamma"], c["frame_stack"], self._seed)
+        return _rebuild_buffer, (type(self), args, {"alpha": c["alpha"], "eps": c["eps"]}, self.state_dict())
+
     @property
     def nbytes(self) -> int:
         """Bytes this buffer allocated up front for its capacity (the ring, the per-env heads, the sum tree):
@@ -440,6 +449,30 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     sample = _core._ReplayCore._prioritized_sample
     update_priorities = _core._ReplayCore._update_priorities
 
+    def add_with_priorities(self, obs: Any, action: Any, reward: Any, next_obs: Any, terminated: Any,
+                            truncated: Any, priorities: Any) -> np.ndarray:
+        """Adds one complete transition per env, as :meth:`add`, each with its given priority instead of the
+        largest seen so far (Ape-X: actors compute the priorities of the transitions they send). Needs
+        ``n_step=1``, so that every added transition is complete; n-step transitions are assembled before
+        (``reward`` the n-step sum, ``next_obs`` the bootstrap observation). Returns the new transitions'
+        indices ``(num_envs,)`` int64, as ``Batch.indices`` gives them.
+
+        Raises:
+            ValueError: ``n_step != 1``, or priorities not ``(num_envs,)`` finite and >= 0 (nothing added).
+        """
+        if self._config["n_step"] != 1:
+            raise ValueError(f"add_with_priorities needs n_step=1 (complete transitions), this buffer has "
+                             f"n_step={self._config['n_step']}")
+        n = self._config["num_envs"]
+        p = np.asarray(priorities, dtype=np.float64)
+        if p.shape != (n,) or not np.all(np.isfinite(p)) or np.any(p < 0):
+            raise ValueError(f"priorities must be {n} finite numbers >= 0 (one per env), got {priorities!r}")
+        first = self._write_count
+        self.add(obs, action, reward, next_obs, terminated, truncated)
+        indices = np.arange(first, first + n, dtype=np.int64)
+        self.update_priorities(indices, p)
+        return indices
+
     def _sample_slow(  # type: ignore[override]
         self, batch_size: int, beta: float = 0.4, *, out: Batch | None = None, as_torch: bool = False,
         pin_memory: bool | None = None,
@@ -448,6 +481,13 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         if out is None and not as_torch:
             return self._sample(batch_size, beta)
         return self._sample_general(batch_size, beta, out, as_torch, pin_memory)
+
+
+def _rebuild_buffer(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any], state: dict[str, Any]) -> ReplayBuffer:
+    """Unpickles a buffer (see ``ReplayBuffer.__reduce__``)."""
+    buf = cls(*args, **kwargs)
+    buf.load_state_dict(state)
+    return buf
 
 
 def _read_header(f: Any, offset: int, name: str) -> tuple[dict[str, Any], int, int]:

@@ -303,3 +303,60 @@ def test_nbytes_is_the_one_figure_the_agents_plan_with():
     assert buf.nbytes == replay_memory_bytes(1000, (4, 10, 10), np.uint8, (), np.int64, 3, 4, True)
     assert 1000 * 100 < buf.nbytes < 1000 * (100 + 200) + 3 * 400
     assert buf.nbytes_held == 0
+
+
+@pytest.mark.parametrize("prioritized", [False, True])
+def test_buffers_pickle_and_sample_on_as_the_original(prioritized):
+    """A buffer passes between processes by pickle (Ray actors, multiprocessing): the copy holds the same
+    contents, open n-step windows, frame segments, priorities and RNG state, so both sample alike."""
+    import copy
+    import pickle
+
+    cls = fastrl.PrioritizedReplayBuffer if prioritized else fastrl.ReplayBuffer
+    buf = cls(64, (2, 3), np.uint8, num_envs=2, n_step=3, gamma=0.9, frame_stack=2, seed=7)
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (42, 3), dtype=np.uint8)
+    for t in range(40):  # frame-shifted stacks, an episode end every 9 steps, windows left open at the end
+        obs = np.stack([frames[t:t + 2]] * 2)
+        nxt = np.stack([frames[t + 1:t + 3]] * 2)
+        buf.add(obs, np.array([t, -t]), np.ones(2), nxt, np.array([t % 9 == 8, False]), np.zeros(2, bool))
+    if prioritized:
+        buf.update_priorities(buf.sample(8).indices, np.linspace(0.1, 3.0, 8))
+    for make_copy in (lambda b: pickle.loads(pickle.dumps(b)), copy.deepcopy):
+        clone = make_copy(buf)
+        assert type(clone) is cls and len(clone) == len(buf)
+        for a, b in zip(buf.state_dict().items(), clone.state_dict().items(), strict=True):
+            assert a[0] == b[0]
+            if isinstance(a[1], np.ndarray):
+                np.testing.assert_array_equal(a[1], b[1], err_msg=a[0])
+            else:
+                assert a[1] == b[1], a[0]
+        x, y = buf.sample(16), clone.sample(16)
+        for f in x._fields:
+            np.testing.assert_array_equal(getattr(x, f), getattr(y, f), err_msg=f)
+
+
+def test_add_with_priorities_sets_each_transitions_priority():
+    buf = fastrl.PrioritizedReplayBuffer(50, (2,), num_envs=3, n_step=1, alpha=0.5, eps=0.01, seed=0)
+    obs = np.zeros((3, 2), np.float32)
+    indices = buf.add_with_priorities(obs, np.array([0, 1, 2]), np.ones(3), obs + 1, np.zeros(3, bool),
+                                      np.zeros(3, bool), [0.0, 1.0, 8.0])
+    np.testing.assert_array_equal(indices, [0, 1, 2])
+    leaves = buf.state_dict()["priorities"][:3]
+    np.testing.assert_allclose(leaves, (np.array([0.0, 1.0, 8.0]) + 0.01) ** 0.5)
+    # sampled in proportion to the given priorities: the third about 2.8x as often as the second
+    counts = np.bincount(np.concatenate([buf.sample(3).action for _ in range(4000)]), minlength=3)
+    assert counts[2] / counts[1] == pytest.approx((8.01 / 1.01) ** 0.5, rel=0.1)
+    assert buf.add_with_priorities(obs, np.array([0, 1, 2]), np.ones(3), obs, np.zeros(3, bool),
+                                   np.zeros(3, bool), np.ones(3)).tolist() == [3, 4, 5]
+    with pytest.raises(ValueError, match="priorities"):
+        buf.add_with_priorities(obs, np.array([0, 1, 2]), np.ones(3), obs, np.zeros(3, bool), np.zeros(3, bool),
+                                [1.0, -1.0, 2.0])
+    with pytest.raises(ValueError, match="priorities"):
+        buf.add_with_priorities(obs, np.array([0, 1, 2]), np.ones(3), obs, np.zeros(3, bool), np.zeros(3, bool),
+                                [1.0, 2.0])
+    assert len(buf) == 6  # refused calls added nothing
+    nstep = fastrl.PrioritizedReplayBuffer(50, (2,), num_envs=3, n_step=3)
+    with pytest.raises(ValueError, match="n_step=1"):
+        nstep.add_with_priorities(obs, np.array([0, 1, 2]), np.ones(3), obs, np.zeros(3, bool), np.zeros(3, bool),
+                                  np.ones(3))
