@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 from fastrl.agents.a2c import A2C, A2CConfig
 from fastrl.agents.a3c import A3C, A3CConfig
+from fastrl.agents.apex import ApeXDQN, ApeXDQNConfig
 from fastrl.agents.ddpg import DDPG, DDPGConfig
 from fastrl.agents.dqn import DQN, DQNConfig
 from fastrl.agents.hogwild import WorkerError
@@ -33,7 +34,7 @@ from fastrl.agents.nsq import NSQ, NSQConfig
 from fastrl.agents.td3 import TD3, TD3Config
 
 __all__ = ["DQN", "DQNConfig", "DDPG", "DDPGConfig", "TD3", "TD3Config", "A2C", "A2CConfig", "A3C", "A3CConfig",
-           "NSQ", "NSQConfig", "WorkerError", "REGISTRY",
+           "NSQ", "NSQConfig", "ApeXDQN", "ApeXDQNConfig", "WorkerError", "REGISTRY",
            "AgentEntry", "agent_classes", "load_agent"]
 
 
@@ -61,6 +62,8 @@ REGISTRY: dict[str, AgentEntry] = {
                       "A3C: asynchronous advantage actor-critic on Hogwild worker processes (Discrete actions)"),
     "nsq": AgentEntry("fastrl.agents.nsq", "NSQ", "NSQConfig",
                       "asynchronous n-step Q-learning on Hogwild worker processes (Discrete actions)"),
+    "apex-dqn": AgentEntry("fastrl.agents.apex", "ApeXDQN", "ApeXDQNConfig",
+                           "Ape-X DQN on Ray: actors feed prioritized replay shards, one learner (Discrete actions)"),
     "td3": AgentEntry("fastrl.agents.td3", "TD3", "TD3Config",
                       "TD3: DDPG with clipped double Q, target smoothing and delayed actor updates (Box actions)"),
 }

@@ -1,0 +1,551 @@
+"""Ape-X DQN (Horgan et al., 2018) on Ray: many actors feed prioritized replay shards, one learner trains.
+
+Actors (:class:`fastrl.distributed.ApeXActor`, one Ray actor each, fractional CPUs) step their own
+``fastrl.make_vec`` envs with a CPU copy of the Q-network and their own epsilon
+(``epsilon_i = 0.4 ** (1 + 7 i / (N - 1))``), assemble n-step transitions, compute their initial priorities
+with that copy and push them in batches to the replay shards (:class:`fastrl.distributed.ReplayShard`, each a
+``fastrl.PrioritizedReplayBuffer``). The learner runs in this process: it keeps ``in_flight_samples`` sample
+requests per shard in flight so the round trip is hidden, trains Double DQN on each batch with importance
+weights, sends the new priorities back without waiting, copies the target network every
+``target_update_interval`` updates and publishes its weights (by object reference) every ``publish_interval``
+updates; an actor picks the newest weights up at the start of each round of ``weight_sync_interval`` steps.
+
+Shards limit the rate: no sampling below ``min_replay_size`` transitions, and at most ``samples_per_insert``
+sampled transitions per inserted one (the learner waits for actors; actors never wait).
+
+Fault tolerance: actors restart by themselves (Ray's ``max_restarts``; the interrupted round runs again); a
+shard that dies is rebuilt from its last backup (``shard_backup_interval`` updates) and the actors are
+pointed to it. A checkpoint holds the learner, the counters and every shard's state.
+
+``sync=True`` interleaves deterministically (each actor runs a round in turn, then the learner trains as far
+as the rate limiter allows), and ``backend="local"`` runs that same loop in this process without Ray: with the
+same seed both give the same replay contents and learner losses.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fastrl.agents.base import AgentBase, resolve_config, torch_device
+from fastrl.agents.config import AgentConfig, require, require_int, require_real
+from fastrl.agents.loop import DeviceMeans, TrainLoop
+from fastrl.losses import huber_td_backward
+from fastrl.nets import NumpyLinearStack, QNetwork, q_network
+from fastrl.optim import FlatAdam, flatten_parameters
+
+__all__ = ["ApeXDQN", "ApeXDQNConfig"]
+
+
+@dataclass
+class ApeXDQNConfig(AgentConfig):
+    """Every setting of an :class:`ApeXDQN` run (fields not given come from the preset of ``env_id``)."""
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "CartPole-v1": dict(
+            total_steps=300_000, num_actors=2, actor_envs=4, learning_rate=1e-3, batch_size=64, buffer_size=100_000,
+            min_replay_size=2000, samples_per_insert=4.0, n_step=3, target_update_interval=250,
+            hidden_sizes=(256, 256), weight_sync_interval=100, push_size=200, publish_interval=50,
+            torch_threads=1,
+        ),
+    }
+    DEFAULTS: ClassVar[dict[str, Any]] = dict(
+        total_steps=1_000_000, num_envs=1, log_interval=10_000, save_replay=True, stop_window=10,
+        num_actors=2, num_replay_shards=1, actor_envs=4, weight_sync_interval=100, push_size=200,
+        buffer_size=1_000_000, min_replay_size=20_000, samples_per_insert=None, in_flight_samples=2,
+        learning_rate=2.5e-4, batch_size=512, gamma=0.99, n_step=3, target_update_interval=2500,
+        hidden_sizes=(256, 256), double=True, dueling=False, max_grad_norm=40.0, prioritized_alpha=0.6,
+        prioritized_beta=0.4, prioritized_eps=1e-6, epsilon_base=0.4, epsilon_alpha=7.0, publish_interval=100,
+        shard_backup_interval=0, sync=False, backend="ray", actor_cpus=None, shard_cpus=0.1,
+    )
+
+    num_actors: int | None = None
+    """actor processes, each with its own envs and epsilon."""
+    num_replay_shards: int | None = None
+    """replay-shard actors; actors push to them in turn, the learner samples from each."""
+    actor_envs: int | None = None
+    """envs each actor steps together."""
+    weight_sync_interval: int | None = None
+    """steps of an actor's envs per round; each round starts with the learner's newest weights."""
+    push_size: int | None = None
+    """transitions an actor gathers before it pushes them to a shard."""
+    buffer_size: int | None = None
+    """transitions kept, over all shards."""
+    min_replay_size: int | None = None
+    """transitions a shard holds before the learner samples from it."""
+    samples_per_insert: float | None = None
+    """the most transitions sampled per transition inserted, per shard (None: no limit)."""
+    in_flight_samples: int | None = None
+    """sample requests kept in flight per shard."""
+    learning_rate: float | None = None
+    """Adam's learning rate."""
+    batch_size: int | None = None
+    """transitions per gradient step."""
+    gamma: float | None = None
+    """discount factor."""
+    n_step: int | None = None
+    """steps summed into one transition by the actors."""
+    target_update_interval: int | None = None
+    """gradient steps between copies of the online network into the target network."""
+    hidden_sizes: tuple[int, ...] | None = None
+    """hidden layer widths of the MLP Q-network (vector observations)."""
+    double: bool | None = None
+    """Double DQN targets."""
+    dueling: bool | None = None
+    """dueling head."""
+    max_grad_norm: float | None = None
+    """global gradient-norm clip (inf: none)."""
+    prioritized_alpha: float | None = None
+    """priority exponent."""
+    prioritized_beta: float | None = None
+    """importance-weight exponent."""
+    prioritized_eps: float | None = None
+    """added to priorities."""
+    epsilon_base: float | None = None
+    """actor i explores with epsilon_base ** (1 + epsilon_alpha * i / (num_actors - 1))."""
+    epsilon_alpha: float | None = None
+    """see epsilon_base."""
+    publish_interval: int | None = None
+    """gradient steps between weight publications to the actors."""
+    shard_backup_interval: int | None = None
+    """gradient steps between backups of the shards' states, from which a dead shard is rebuilt (0: none)."""
+    sync: bool | None = None
+    """deterministic interleaving: each actor runs a round in turn, then the learner trains."""
+    backend: str | None = None
+    """"ray" (actors and shards as Ray actors) or "local" (the same loop in this process, synchronous)."""
+    address: str | None = None
+    """a Ray cluster to join ("auto" for the local one); None starts a Ray instance sized to this machine."""
+    actor_cpus: float | None = None
+    """CPUs Ray reserves per actor (None: the machine's CPUs shared among the actors)."""
+    shard_cpus: float | None = None
+    """CPUs Ray reserves per shard."""
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("num_actors", "num_replay_shards", "actor_envs", "weight_sync_interval", "push_size",
+                     "buffer_size", "batch_size", "n_step", "target_update_interval", "in_flight_samples",
+                     "publish_interval"):
+            require_int(self, name, 1)
+        require_int(self, "min_replay_size", 0)
+        require_int(self, "shard_backup_interval", 0)
+        require_real(self, "samples_per_insert", 0.0, low_open=True, optional=True)
+        require_real(self, "learning_rate", 0.0, low_open=True)
+        require_real(self, "gamma", 0.0, 1.0)
+        require_real(self, "max_grad_norm", 0.0, low_open=True)
+        for name in ("prioritized_alpha", "prioritized_beta"):
+            require_real(self, name, 0.0)
+        require_real(self, "prioritized_eps", 0.0, low_open=True)
+        require_real(self, "epsilon_base", 0.0, 1.0)
+        require_real(self, "epsilon_alpha", 0.0)
+        require_real(self, "actor_cpus", 0.0, low_open=True, optional=True)
+        require_real(self, "shard_cpus", 0.0, low_open=True)
+        require(self, "backend", self.backend in ("ray", "local"), '"ray" or "local"')
+        require(self, "buffer_size", self.buffer_size >= self.num_replay_shards * self.batch_size,
+                "at least num_replay_shards * batch_size")
+        require(self, "samples_per_insert", self.samples_per_insert is not None or not (self.sync or
+                self.backend == "local"), "set for sync=True and the local backend (it decides the updates)")
+        require(self, "device", self.device == "cpu" or self.backend == "ray", '"cpu" with the local backend')
+
+
+def _batch_tensors(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
+    # copies: arrays from Ray's object store are read-only views
+    out = {k: torch.tensor(v) for k, v in batch.items() if k != "indices"}
+    out["reward"] = out["reward"].float()
+    return {k: v.to(device) for k, v in out.items()}
+
+
+class ApeXDQN(AgentBase):
+    """Ape-X DQN; see the module docstring. ``train`` / ``act`` / ``evaluate`` / ``save`` / ``load`` /
+    ``close`` as every fastrl agent; ``close()`` stops the actors, the shards and a Ray instance it started."""
+
+    KIND = "apex-dqn"
+    CONFIG = ApeXDQNConfig
+
+    def __init__(self, config: ApeXDQNConfig | None = None, **overrides: Any) -> None:
+        self.config = cfg = resolve_config(ApeXDQNConfig, config, overrides)
+        self.device = torch_device(cfg.device, cfg.torch_threads)
+        self._ray: Any = None
+        self._owns_ray = False
+        self.actors: list[Any] = []
+        self.shards: list[Any] = []
+        from fastrl.vector import make_vec
+
+        probe = make_vec(cfg.env_id, 1, **cfg.env_kwargs)
+        try:
+            space = probe.single_action_space
+            if not hasattr(space, "n"):
+                raise ValueError(f"env_id {cfg.env_id!r} has a {type(space).__name__} action space; Ape-X DQN needs "
+                                 "a Discrete one")
+            self.n_actions = int(space.n)
+            self.obs_shape = tuple(probe.single_observation_space.shape)
+            self.obs_dtype = np.dtype(probe.single_observation_space.dtype)
+        finally:
+            probe.close()
+
+        # The learner: online and target networks, Adam over one flat buffer.
+        torch.manual_seed(cfg.seed)
+        self.q_net: QNetwork = q_network(self.obs_shape, self.n_actions, cfg.hidden_sizes, cfg.dueling).to(self.device)
+        self.target_net: QNetwork = q_network(self.obs_shape, self.n_actions, cfg.hidden_sizes, cfg.dueling)
+        self.target_net.to(self.device).load_state_dict(self.q_net.state_dict())
+        self.target_net.requires_grad_(False)
+        self.optimizer = FlatAdam(self.q_net, lr=cfg.learning_rate)
+        self._target_params = flatten_parameters(self.target_net)
+        self._hand_grad = self.device.type == "cpu" and self.q_net.linear_layers is not None
+        self._numpy_q = NumpyLinearStack(self.q_net.linear_layers) if NumpyLinearStack.supports(self.q_net) else None
+        self.meters = DeviceMeans(self.device, ("losses/td_loss", "losses/q_values"))
+        self.global_step = 0  # env steps over all actors
+        self.num_updates = 0
+        self.version = 0  # weight publications
+        self._num_episodes = 0
+        self._recent: deque[float] = deque(maxlen=100)
+        self.losses: list[float] = []  # per update, for tests and the synchronous mode's equality (sync only)
+        self._shard_backups: list[Any] = []
+        self._start_workers()
+
+    # ---- workers ----
+
+    def _start_workers(self) -> None:
+        # imported here: fastrl.distributed imports the agents' runner, whose package imports this module
+        from fastrl.distributed import ApeXActor, ReplayShard, apex_epsilons
+
+        cfg = self.config
+        capacity = cfg.buffer_size // cfg.num_replay_shards
+        seeds = np.random.SeedSequence([cfg.seed, 0xA9E]).generate_state(cfg.num_actors + cfg.num_replay_shards)
+        self._shard_args = [
+            dict(capacity=capacity, obs_shape=self.obs_shape, obs_dtype=self.obs_dtype, action_shape=(),
+                 action_dtype=np.int64, alpha=cfg.prioritized_alpha, eps=cfg.prioritized_eps,
+                 seed=int(seeds[cfg.num_actors + j]), min_size=cfg.min_replay_size,
+                 samples_per_insert=cfg.samples_per_insert)
+            for j in range(cfg.num_replay_shards)]
+        epsilons = apex_epsilons(cfg.num_actors, cfg.epsilon_base, cfg.epsilon_alpha)
+        self._actor_args = [
+            dict(env_id=cfg.env_id, env_kwargs=dict(cfg.env_kwargs), num_envs=cfg.actor_envs, seed=int(seeds[i] >> 1),
+                 epsilon=epsilons[i], n_step=cfg.n_step, gamma=cfg.gamma, hidden_sizes=tuple(cfg.hidden_sizes),
+                 dueling=cfg.dueling, push_size=cfg.push_size, shard_offset=i)
+            for i in range(cfg.num_actors)]
+        if cfg.backend == "local":
+            self.shards = [ReplayShard(**a) for a in self._shard_args]
+            self.actors = [ApeXActor(shards=self.shards, **a) for a in self._actor_args]
+            return
+        self._ray = _import_ray()
+        ray = self._ray
+        if not ray.is_initialized():
+            if cfg.address is None:
+                ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(address=cfg.address, include_dashboard=False, log_to_driver=False)
+            self._owns_ray = True
+        cpus = float(ray.cluster_resources().get("CPU", 1.0))
+        actor_cpus = cfg.actor_cpus or max(0.01, (cpus - cfg.shard_cpus * cfg.num_replay_shards) / cfg.num_actors)
+        self._remote_shard = ray.remote(num_cpus=cfg.shard_cpus, max_restarts=0)(ReplayShard)
+        self._remote_actor = ray.remote(num_cpus=actor_cpus, max_restarts=-1, max_task_retries=-1)(ApeXActor)
+        self.shards = [self._remote_shard.remote(**a) for a in self._shard_args]
+        self.actors = [self._remote_actor.remote(shards=self.shards, **a) for a in self._actor_args]
+        self._weights_ref = ray.put(self._weights())
+        self._shard_backups = [None] * cfg.num_replay_shards
+
+    def _weights(self) -> np.ndarray:
+        return self.optimizer.params.detach().cpu().numpy().copy()
+
+    def _publish(self) -> None:
+        self.version += 1
+        if self._ray is not None:
+            self._weights_ref = self._ray.put(self._weights())
+
+    def _call(self, method: Any, *args: Any) -> Any:
+        """A blocking call of a worker's method, local or through Ray."""
+        if self._ray is None:
+            return method(*args)
+        return self._ray.get(method.remote(*args))
+
+    # ---- acting ----
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray | torch.Tensor, deterministic: bool = True) -> np.ndarray:
+        """Greedy actions ``(B,)`` int64 of the learner's network (``deterministic=False`` explores with the
+        first actor's epsilon)."""
+        obs_np = obs.cpu().numpy() if isinstance(obs, torch.Tensor) else np.asarray(obs)
+        if obs_np.shape[1:] != self.obs_shape:
+            raise ValueError(f"obs must have shape (B, *{self.obs_shape}), got {tuple(obs_np.shape)}")
+        if self._numpy_q is not None:
+            greedy = self._numpy_q(obs_np.reshape(len(obs_np), -1)).argmax(axis=1)
+        else:
+            greedy = self.q_net(torch.from_numpy(np.ascontiguousarray(obs_np)).to(self.device)).argmax(1).cpu().numpy()
+        if deterministic:
+            return greedy
+        from fastrl.distributed import apex_epsilons
+
+        eps = apex_epsilons(self.config.num_actors, self.config.epsilon_base, self.config.epsilon_alpha)[0]
+        explore = np.random.default_rng().random(len(greedy)) < eps
+        return np.where(explore, np.random.default_rng().integers(self.n_actions, size=len(greedy)), greedy)
+
+    # ---- learning ----
+
+    def _learn(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """One gradient step on a shard's batch; returns the new priorities ``|Q(s, a) - y|``."""
+        cfg = self.config
+        t = _batch_tensors(batch, self.device)
+        with torch.no_grad():
+            q_next = self.target_net(t["next_obs"])
+            if cfg.double:
+                boot = q_next.gather(1, self.q_net(t["next_obs"]).argmax(dim=1, keepdim=True)).squeeze(1)
+            else:
+                boot = q_next.max(dim=1).values
+            y = t["reward"] + t["discount"] * boot
+        self.optimizer.zero_grad()
+        if self._hand_grad:
+            loss, q_sa = huber_td_backward(self.q_net, t["obs"], t["action"], y, t["weights"])
+        else:
+            q_sa = self.q_net(t["obs"]).gather(1, t["action"].unsqueeze(1)).squeeze(1)
+            loss = (F.smooth_l1_loss(q_sa, y, reduction="none") * t["weights"]).mean()
+            loss.backward()
+        self.optimizer.clip_grad_norm_(cfg.max_grad_norm)
+        self.optimizer.step()
+        self.num_updates += 1
+        self.meters.add("losses/td_loss", loss.detach(), 1)
+        self.meters.add("losses/q_values", q_sa.detach().mean(), 1)
+        if cfg.sync or cfg.backend == "local":
+            self.losses.append(float(loss))
+        if self.num_updates % cfg.target_update_interval == 0:
+            with torch.no_grad():
+                self._target_params.copy_(self.optimizer.params)
+        if self.num_updates % cfg.publish_interval == 0:
+            self._publish()
+        return (q_sa - y).abs().detach().double().cpu().numpy()
+
+    def _record(self, loop: TrainLoop, result: dict[str, Any]) -> None:
+        prev = self.global_step
+        self.global_step += int(result["steps"])
+        for ret, _ in result["episodes"]:
+            self._recent.append(float(ret))
+        self._num_episodes += len(result["episodes"])
+        loop.record(prev, self.global_step, result["episodes"])
+
+    def train(self, steps: int | None = None, *, logger: Any = None, progress: bool = False,
+              callback: Callable[[ApeXDQN], None] | None = None, callback_interval: int = 0) -> ApeXDQN:
+        """Trains for ``steps`` more env steps over all actors (default: up to ``config.total_steps``); rounds
+        in flight when the budget is reached still count, so a call may run up to one round per actor more."""
+        cfg = self.config
+        with TrainLoop(self, steps, log_interval=cfg.log_interval, logger=logger, progress=progress,
+                       callback=callback, callback_interval=callback_interval) as loop:
+            if cfg.sync or cfg.backend == "local":
+                while loop.running:
+                    self._sync_round(loop)
+            else:
+                self._async_train(loop)
+        return self
+
+    def _sync_round(self, loop: TrainLoop) -> None:
+        """Each actor runs one round in turn, then the learner trains while the rate limiter lets it."""
+        cfg = self.config
+        weights = self._weights() if self._ray is None else self._weights_ref
+        for actor in self.actors:
+            self._record(loop, self._call(actor.run, cfg.weight_sync_interval, weights, self.version))
+        for shard in self.shards:
+            while True:
+                batch = self._call(shard.sample, cfg.batch_size, cfg.prioritized_beta)
+                if batch is None:
+                    break
+                self._call(shard.update_priorities, batch["indices"], self._learn(batch))
+
+    def _async_train(self, loop: TrainLoop) -> None:
+        ray, cfg = self._ray, self.config
+        actor_calls: dict[Any, int] = {}
+        sample_calls: dict[Any, int] = {}
+        blocked: set[int] = set()
+
+        def launch_actor(i: int) -> None:
+            actor_calls[self.actors[i].run.remote(cfg.weight_sync_interval, self._weights_ref, self.version)] = i
+
+        def launch_sample(j: int) -> None:
+            sample_calls[self.shards[j].sample.remote(cfg.batch_size, cfg.prioritized_beta)] = j
+
+        parked: list[int] = []
+        # Actors are held back too when they run ahead of the learner (Reverb's sample-to-insert ratio, both
+        # ways): inserts may exceed (sampled transitions) / samples_per_insert by one round of every actor.
+        slack = cfg.num_actors * cfg.weight_sync_interval * cfg.actor_envs
+
+        def actors_may_run() -> bool:
+            if cfg.samples_per_insert is None:
+                return True
+            sampled = self.num_updates * cfg.batch_size
+            allowed = sampled / cfg.samples_per_insert + cfg.min_replay_size * len(self.shards) + slack
+            return self.global_step < allowed
+
+        for i in range(len(self.actors)):
+            launch_actor(i)
+        for j in range(len(self.shards)):
+            for _ in range(cfg.in_flight_samples):
+                launch_sample(j)
+        while loop.running:
+            [ref], _ = ray.wait(list(actor_calls) + list(sample_calls), num_returns=1)
+            if ref in actor_calls:
+                i = actor_calls.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayActorError:  # restarted by Ray; its round is lost, it runs another
+                    result = {"steps": 0, "episodes": []}
+                except ray.exceptions.RayTaskError as err:
+                    if not isinstance(err.cause, ray.exceptions.RayActorError):
+                        raise
+                    self._restore_dead_shards()  # it pushed to a shard that died
+                    result = {"steps": 0, "episodes": []}
+                self._record(loop, result)
+                if actors_may_run():
+                    launch_actor(i)
+                else:
+                    parked.append(i)
+                for j in blocked:  # new transitions: the rate limiter may let the learner sample again
+                    launch_sample(j)
+                blocked.clear()
+                continue
+            j = sample_calls.pop(ref)
+            try:
+                batch = ray.get(ref)
+            except ray.exceptions.RayActorError:
+                self._restore_dead_shards()
+                launch_sample(j)
+                continue
+            if batch is None:
+                blocked.add(j)
+                continue
+            self.shards[j].update_priorities.remote(batch["indices"], self._learn(batch))
+            launch_sample(j)
+            if parked and actors_may_run():
+                for i in parked:
+                    launch_actor(i)
+                parked.clear()
+            if cfg.shard_backup_interval and self.num_updates % cfg.shard_backup_interval == 0:
+                self._shard_backups = [s.state_dict.remote() for s in self.shards]
+        # Rounds still running count; samples still in flight are dropped.
+        for ref in list(actor_calls):
+            try:
+                self._record(loop, ray.get(ref))
+            except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError):
+                pass
+        if sample_calls:
+            ray.wait(list(sample_calls), num_returns=len(sample_calls))
+
+    def _restore_dead_shards(self) -> None:
+        """Rebuilds every shard that no longer answers, from its last backup (empty without one), and points the
+        actors to the new shards."""
+        ray = self._ray
+        replaced = False
+        for j, shard in enumerate(self.shards):
+            try:
+                ray.get(shard.size.remote(), timeout=30)
+                continue
+            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+                pass
+            new = self._remote_shard.remote(**self._shard_args[j])
+            backup = self._shard_backups[j] if j < len(self._shard_backups) else None
+            if backup is not None:
+                try:
+                    ray.get(new.load_state_dict.remote(backup))
+                except ray.exceptions.RayError:
+                    pass  # the backup died with its shard: start empty
+            self.shards[j] = new
+            replaced = True
+        if replaced:
+            ray.get([a.set_shards.remote(self.shards) for a in self.actors])
+
+    # ---- bookkeeping every agent has ----
+
+    @property
+    def recent_returns(self) -> deque[float]:
+        return self._recent
+
+    @property
+    def num_episodes(self) -> int:
+        return self._num_episodes
+
+    def interval_metrics(self, step: int) -> dict[str, float]:
+        return {"charts/num_updates": float(self.num_updates), "charts/weight_version": float(self.version)}
+
+    def progress_text(self, step: int) -> str:
+        return f"updates={self.num_updates}"
+
+    def shard_stats(self) -> list[dict[str, int]]:
+        """Per shard: transitions held, inserted and sampled so far."""
+        return [self._call(s.stats) for s in self.shards]
+
+    def close(self) -> None:
+        """Stops the actors and shards (and the Ray instance this agent started)."""
+        if self._ray is None:
+            for actor in self.actors:
+                actor.close()
+        else:
+            ray = self._ray
+            for handle in [*self.actors, *self.shards]:
+                try:
+                    ray.kill(handle, no_restart=True)
+                except Exception:  # noqa: BLE001 - already gone
+                    pass
+            if self._owns_ray and ray.is_initialized():
+                ray.shutdown()
+        self.actors, self.shards = [], []
+
+    # ---- checkpoints ----
+
+    def state_dict(self, include_replay: bool = True) -> dict[str, Any]:
+        """The learner, the counters, recent returns and (with ``include_replay``) every shard's state."""
+        state = {
+            "config": self.config.to_dict(),
+            "q_net": self.q_net.state_dict(),
+            "target_net": self.target_net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "counters": {"global_step": self.global_step, "num_updates": self.num_updates, "version": self.version,
+                         "num_episodes": self._num_episodes},
+            "recent_returns": list(self._recent),
+        }
+        if include_replay:
+            state["shards"] = [self._call(s.state_dict) for s in self.shards]
+        return state
+
+    def save(self, path: str | os.PathLike) -> Any:
+        """Writes a checkpoint (the shards' states inside it unless ``config.save_replay`` is false)."""
+        from fastrl.checkpoint import save_checkpoint
+
+        return save_checkpoint(path, self.KIND, self.state_dict(include_replay=bool(self.config.save_replay)))
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: Any, *, device: str | None = None, inference_only: bool = False,
+                        **overrides: Any) -> Any:
+        """As every agent's; ``inference_only`` (``fastrl eval``) starts no Ray workers: the networks act
+        in this process."""
+        if inference_only:
+            overrides = {"backend": "local", "num_actors": 1, "actor_envs": 1, "num_replay_shards": 1,
+                         "samples_per_insert": 1.0, "sync": True, **overrides}
+        return super().from_checkpoint(ckpt, device=device, inference_only=inference_only, **overrides)
+
+    def load_networks(self, state: dict[str, Any]) -> None:
+        self.q_net.load_state_dict(state["q_net"])
+        self.target_net.load_state_dict(state["target_net"])
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores :meth:`state_dict`'s output; the actors start fresh envs with the restored weights."""
+        self.load_networks(state)
+        self.optimizer.load_state_dict(state["optimizer"])
+        c = state["counters"]
+        self.global_step, self.num_updates = int(c["global_step"]), int(c["num_updates"])
+        self.version, self._num_episodes = int(c["version"]), int(c["num_episodes"])
+        self._recent.extend(float(r) for r in state["recent_returns"])
+        for shard, shard_state in zip(self.shards, state.get("shards", []), strict=False):
+            self._call(shard.load_state_dict, shard_state)
+        if self._ray is not None:
+            self._weights_ref = self._ray.put(self._weights())
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ImportError('Ape-X needs Ray: pip install "fastrl[ray]" (or use backend="local")') from None
+    return ray

@@ -1,0 +1,23 @@
+"""Scale-out on Ray: Ape-X (Horgan et al., 2018) with fastrl's C++ replay memory in replay-shard actors.
+
+Many actor processes, each with its own exploration, step their own ``fastrl.make_vec`` envs with a CPU copy of
+the policy, assemble n-step transitions and their initial priorities locally and push them in batches to
+prioritized replay shards; one learner samples from the shards, trains, sends priority updates back and
+publishes weights that the actors pick up between rounds. See :class:`fastrl.agents.ApeXDQN`.
+
+- :class:`ReplayShard`: a :class:`fastrl.PrioritizedReplayBuffer` of complete n-step transitions, with Reverb-style
+  rate limiting (a minimum size before sampling, a bounded samples-per-insert ratio) and a ``state_dict``.
+- :class:`ApeXActor`: envs, a policy copy, epsilon-greedy exploration, n-step assembly and initial priorities.
+- :func:`apex_epsilons`: the paper's per-actor exploration rates.
+
+The classes are plain Python objects: Ray runs them as actors (``ray.remote(ReplayShard)``), and a local run
+(or a test) can drive the same objects in one process. Importing this package does not import Ray; only the
+agent does, when it starts (``pip install "fastrl[ray]"``).
+"""
+
+from __future__ import annotations
+
+from fastrl.distributed.actor import ApeXActor, NStepAssembler, apex_epsilons
+from fastrl.distributed.shard import ReplayShard
+
+__all__ = ["ApeXActor", "NStepAssembler", "ReplayShard", "apex_epsilons"]

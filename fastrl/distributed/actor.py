@@ -1,0 +1,168 @@
+"""Ape-X actors: envs, a CPU copy of the policy, epsilon-greedy exploration, n-step transitions and their
+initial priorities, pushed to replay shards in batches."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import numpy as np
+import torch
+
+from fastrl.agents.runner import EnvRunner
+from fastrl.nets import NumpyLinearStack, q_network
+from fastrl.optim import flatten_parameters
+
+__all__ = ["ApeXActor", "NStepAssembler", "apex_epsilons"]
+
+
+def apex_epsilons(num_actors: int, base: float = 0.4, alpha: float = 7.0) -> list[float]:
+    """Ape-X's per-actor exploration: ``epsilon_i = base ** (1 + alpha * i / (N - 1))`` (``base`` for one
+    actor), from 0.4 down to 0.4**8 ~ 0.00066 with the paper's values."""
+    if num_actors < 1:
+        raise ValueError(f"num_actors must be >= 1, got {num_actors}")
+    if num_actors == 1:
+        return [base]
+    return [base ** (1 + alpha * i / (num_actors - 1)) for i in range(num_actors)]
+
+
+class NStepAssembler:
+    """Turns per-env steps into complete n-step transitions, as the replay memory assembles them.
+
+    Transition t of an env is ``(obs_t, action_t, R, discount, next_obs)`` with
+    ``R = sum_{i<k} gamma**i r_{t+i}``, ``k = n`` or fewer when the episode ends first, ``discount = gamma**k``,
+    or 0 when the episode terminated within those k steps (a truncation bootstraps from the true final
+    observation), and ``next_obs`` the observation k steps later. A window closes when it holds n rewards or
+    its episode ends; an episode end closes every open window of its env.
+    """
+
+    def __init__(self, num_envs: int, n_step: int, gamma: float) -> None:
+        self.num_envs, self.n_step, self.gamma = int(num_envs), int(n_step), float(gamma)
+        self._open: list[deque] = [deque() for _ in range(self.num_envs)]
+
+    def _close(self, entry: list, next_obs: np.ndarray, terminated: bool) -> tuple:
+        obs, action, rewards = entry
+        ret = 0.0
+        for r in reversed(rewards):
+            ret = r + self.gamma * ret
+        discount = 0.0 if terminated else self.gamma ** len(rewards)
+        return obs, action, ret, discount, next_obs
+
+    def step(self, obs: np.ndarray, action: np.ndarray, reward: np.ndarray, next_obs: np.ndarray,
+             terminated: np.ndarray, truncated: np.ndarray) -> list[tuple]:
+        """Feeds one step of every env; returns the transitions it completed."""
+        out = []
+        for i in range(self.num_envs):
+            windows = self._open[i]
+            windows.append([obs[i].copy(), action[i], []])  # the caller's arrays may be reused buffers
+            for entry in windows:
+                entry[2].append(float(reward[i]))
+            if terminated[i] or truncated[i]:
+                final = next_obs[i].copy()
+                while windows:
+                    out.append(self._close(windows.popleft(), final, bool(terminated[i])))
+            elif len(windows[0][2]) == self.n_step:
+                out.append(self._close(windows.popleft(), next_obs[i].copy(), False))
+        return out
+
+
+class ApeXActor:
+    """One Ape-X actor: ``num_envs`` envs of ``env_id``, an epsilon-greedy copy of the Q-network, n-step
+    assembly and initial priorities ``|R + discount * max_a Q(s', a) - Q(s, a)|`` from its own copy, pushed
+    to the shards (round robin) in batches of about ``push_size`` transitions.
+
+    ``shards`` are :class:`ReplayShard` objects or Ray handles to them; with handles, :meth:`run` waits until
+    its pushes have landed before it returns, so the shards' contents are known when it returns.
+    """
+
+    def __init__(self, *, env_id: str, env_kwargs: dict[str, Any], num_envs: int, seed: int, epsilon: float,
+                 n_step: int, gamma: float, hidden_sizes: tuple[int, ...], dueling: bool, push_size: int,
+                 shards: list[Any], shard_offset: int = 0) -> None:
+        torch.set_num_threads(1)
+        self.runner = EnvRunner(env_id, num_envs, seed, env_kwargs)
+        n_actions = int(self.runner.action_space.n)
+        self.q_net = q_network(self.runner.obs_shape, n_actions, hidden_sizes, dueling).requires_grad_(False)
+        self._flat = flatten_parameters(self.q_net)
+        self._numpy_q = NumpyLinearStack(self.q_net.linear_layers) if NumpyLinearStack.supports(self.q_net) else None
+        self.n_actions = n_actions
+        self.epsilon = float(epsilon)
+        self.rng = np.random.default_rng(np.random.SeedSequence([seed, 0xAC7]))
+        self.assembler = NStepAssembler(num_envs, n_step, gamma)
+        self.push_size = int(push_size)
+        self.shards = list(shards)
+        self._next_shard = int(shard_offset) % max(len(self.shards), 1)
+        self._pending: list[tuple] = []
+        self.version = -1
+        self.steps = 0
+
+    def set_shards(self, shards: list[Any]) -> None:
+        """Points the actor to new shards (after one was rebuilt)."""
+        self.shards = list(shards)
+        self._next_shard %= len(self.shards)
+
+    # ---- the policy ----
+
+    def set_weights(self, flat: np.ndarray, version: int) -> None:
+        """Loads the learner's flat parameters (``version`` counts the learner's publications)."""
+        self._flat.copy_(torch.from_numpy(np.asarray(flat, dtype=np.float32)))
+        self.version = int(version)
+
+    def _q(self, obs: np.ndarray) -> np.ndarray:
+        if self._numpy_q is not None:
+            return self._numpy_q(obs.reshape(len(obs), -1))
+        with torch.no_grad():
+            return self.q_net(torch.from_numpy(np.ascontiguousarray(obs))).numpy()
+
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        n = len(obs)
+        explore = self.rng.random(n) < self.epsilon
+        actions = np.empty(n, dtype=np.int64) if explore.all() else self._q(obs).argmax(axis=1)
+        if explore.any():
+            actions[explore] = self.rng.integers(self.n_actions, size=int(explore.sum()))
+        return actions
+
+    # ---- the loop ----
+
+    def run(self, steps: int, weights: np.ndarray | None = None, version: int = -1) -> dict[str, Any]:
+        """Steps the envs ``steps`` times (each step moves every env), with the given weights if they are
+        newer than the actor's; returns ``{"steps", "transitions", "episodes": [(return, length), ...],
+        "version"}``."""
+        if weights is not None and version > self.version:
+            self.set_weights(weights, version)
+        episodes: list[tuple[float, int]] = []
+        pushed = 0
+        refs: list[Any] = []
+        for _ in range(int(steps)):
+            t = self.runner.step(self._act(self.runner.obs))
+            self._pending += self.assembler.step(t.obs, t.action, t.reward, t.next_obs, t.terminated, t.truncated)
+            episodes += t.episodes
+            if len(self._pending) >= self.push_size:
+                pushed += self._push(refs)
+        self.steps += int(steps) * self.runner.num_envs
+        if refs:
+            import ray
+
+            ray.get(refs)
+        return {"steps": int(steps) * self.runner.num_envs, "transitions": pushed, "episodes": episodes,
+                "version": self.version}
+
+    def _push(self, refs: list[Any]) -> int:
+        """Sends the pending transitions with their initial priorities to the next shard."""
+        obs, action, ret, discount, next_obs = zip(*self._pending, strict=True)
+        batch = {"obs": np.stack(obs), "action": np.asarray(action, dtype=np.int64),
+                 "reward": np.asarray(ret, dtype=np.float64), "discount": np.asarray(discount, dtype=np.float32),
+                 "next_obs": np.stack(next_obs)}
+        q = self._q(batch["obs"])[np.arange(len(obs)), batch["action"]]
+        target = batch["reward"] + batch["discount"] * self._q(batch["next_obs"]).max(axis=1)
+        priorities = np.abs(target - q)
+        self._pending = []
+        shard = self.shards[self._next_shard]
+        self._next_shard = (self._next_shard + 1) % len(self.shards)
+        if hasattr(shard.add, "remote"):
+            refs.append(shard.add.remote(batch, priorities))
+        else:
+            shard.add(batch, priorities)
+        return len(obs)
+
+    def close(self) -> None:
+        self.runner.close()
