@@ -24,6 +24,7 @@ same seed both give the same replay contents and learner losses.
 
 from __future__ import annotations
 
+import math
 import os
 from collections import deque
 from collections.abc import Callable
@@ -59,11 +60,11 @@ class ApeXDQNConfig(AgentConfig):
     DEFAULTS: ClassVar[dict[str, Any]] = dict(
         total_steps=1_000_000, num_envs=1, log_interval=10_000, save_replay=True, stop_window=10,
         num_actors=2, num_replay_shards=1, actor_envs=4, weight_sync_interval=100, push_size=200,
-        buffer_size=1_000_000, min_replay_size=20_000, samples_per_insert=None, in_flight_samples=2,
+        buffer_size=1_000_000, min_replay_size=20_000, samples_per_insert=float("inf"), in_flight_samples=2,
         learning_rate=2.5e-4, batch_size=512, gamma=0.99, n_step=3, target_update_interval=2500,
         hidden_sizes=(256, 256), double=True, dueling=False, max_grad_norm=40.0, prioritized_alpha=0.6,
         prioritized_beta=0.4, prioritized_eps=1e-6, epsilon_base=0.4, epsilon_alpha=7.0, publish_interval=100,
-        shard_backup_interval=0, sync=False, backend="ray", actor_cpus=None, shard_cpus=0.1,
+        shard_backup_interval=0, sync=False, backend="ray", actor_cpus=None, shard_cpus=0.05,
     )
 
     num_actors: int | None = None
@@ -81,7 +82,7 @@ class ApeXDQNConfig(AgentConfig):
     min_replay_size: int | None = None
     """transitions a shard holds before the learner samples from it."""
     samples_per_insert: float | None = None
-    """the most transitions sampled per transition inserted, per shard (None: no limit)."""
+    """the most transitions sampled per transition inserted, per shard (inf: no limit)."""
     in_flight_samples: int | None = None
     """sample requests kept in flight per shard."""
     learning_rate: float | None = None
@@ -123,7 +124,7 @@ class ApeXDQNConfig(AgentConfig):
     address: str | None = None
     """a Ray cluster to join ("auto" for the local one); None starts a Ray instance sized to this machine."""
     actor_cpus: float | None = None
-    """CPUs Ray reserves per actor (None: the machine's CPUs shared among the actors)."""
+    """CPUs Ray reserves per actor (None: half of the CPUs free when the agent starts, shared among the actors)."""
     shard_cpus: float | None = None
     """CPUs Ray reserves per shard."""
 
@@ -135,7 +136,8 @@ class ApeXDQNConfig(AgentConfig):
             require_int(self, name, 1)
         require_int(self, "min_replay_size", 0)
         require_int(self, "shard_backup_interval", 0)
-        require_real(self, "samples_per_insert", 0.0, low_open=True, optional=True)
+        require(self, "samples_per_insert", isinstance(self.samples_per_insert, (int, float))
+                and not isinstance(self.samples_per_insert, bool) and self.samples_per_insert > 0, "a number > 0")
         require_real(self, "learning_rate", 0.0, low_open=True)
         require_real(self, "gamma", 0.0, 1.0)
         require_real(self, "max_grad_norm", 0.0, low_open=True)
@@ -149,8 +151,8 @@ class ApeXDQNConfig(AgentConfig):
         require(self, "backend", self.backend in ("ray", "local"), '"ray" or "local"')
         require(self, "buffer_size", self.buffer_size >= self.num_replay_shards * self.batch_size,
                 "at least num_replay_shards * batch_size")
-        require(self, "samples_per_insert", self.samples_per_insert is not None or not (self.sync or
-                self.backend == "local"), "set for sync=True and the local backend (it decides the updates)")
+        require(self, "samples_per_insert", self.samples_per_insert < float("inf") or not (self.sync or
+                self.backend == "local"), "finite for sync=True and the local backend (it decides the updates)")
         require(self, "device", self.device == "cpu" or self.backend == "ray", '"cpu" with the local backend')
 
 
@@ -202,11 +204,20 @@ class ApeXDQN(AgentBase):
         self.meters = DeviceMeans(self.device, ("losses/td_loss", "losses/q_values"))
         self.global_step = 0  # env steps over all actors
         self.num_updates = 0
+        self.transitions = 0  # transitions the actors pushed to the shards
         self.version = 0  # weight publications
         self._num_episodes = 0
         self._recent: deque[float] = deque(maxlen=100)
         self.losses: list[float] = []  # per update, for tests and the synchronous mode's equality (sync only)
         self._shard_backups: list[Any] = []
+        self._published = self._weights()  # version 0: the initial weights
+        if cfg.address is None:  # shards on this machine: refuse a run that cannot fit before starting anything
+            from fastrl.memory import check_fits, replay_memory_bytes
+
+            per_shard = replay_memory_bytes(cfg.buffer_size // cfg.num_replay_shards, self.obs_shape, self.obs_dtype,
+                                            (), np.int64, 1, 1, True) + 4 * (cfg.buffer_size // cfg.num_replay_shards)
+            check_fits({f"the replay shards' {cfg.buffer_size} transitions": cfg.num_replay_shards * per_shard},
+                       "--buffer-size (buffer_size)")
         self._start_workers()
 
     # ---- workers ----
@@ -222,7 +233,7 @@ class ApeXDQN(AgentBase):
             dict(capacity=capacity, obs_shape=self.obs_shape, obs_dtype=self.obs_dtype, action_shape=(),
                  action_dtype=np.int64, alpha=cfg.prioritized_alpha, eps=cfg.prioritized_eps,
                  seed=int(seeds[cfg.num_actors + j]), min_size=cfg.min_replay_size,
-                 samples_per_insert=cfg.samples_per_insert)
+                 samples_per_insert=None if math.isinf(cfg.samples_per_insert) else cfg.samples_per_insert)
             for j in range(cfg.num_replay_shards)]
         epsilons = apex_epsilons(cfg.num_actors, cfg.epsilon_base, cfg.epsilon_alpha)
         self._actor_args = [
@@ -242,22 +253,32 @@ class ApeXDQN(AgentBase):
             else:
                 ray.init(address=cfg.address, include_dashboard=False, log_to_driver=False)
             self._owns_ray = True
-        cpus = float(ray.cluster_resources().get("CPU", 1.0))
-        actor_cpus = cfg.actor_cpus or max(0.01, (cpus - cfg.shard_cpus * cfg.num_replay_shards) / cfg.num_actors)
+        # Reservations are scheduling hints (the processes use what they get): by default the actors reserve
+        # half of the CPUs still free, so that another agent (or a test) can share the instance.
+        free = float(ray.available_resources().get("CPU", 0.0))
+        actor_cpus = cfg.actor_cpus or max(0.01, (free - cfg.shard_cpus * cfg.num_replay_shards) / 2 / cfg.num_actors)
         self._remote_shard = ray.remote(num_cpus=cfg.shard_cpus, max_restarts=0)(ReplayShard)
         self._remote_actor = ray.remote(num_cpus=actor_cpus, max_restarts=-1, max_task_retries=-1)(ApeXActor)
         self.shards = [self._remote_shard.remote(**a) for a in self._shard_args]
         self.actors = [self._remote_actor.remote(shards=self.shards, **a) for a in self._actor_args]
-        self._weights_ref = ray.put(self._weights())
+        try:  # every actor up (its envs made) before training
+            ray.get([a.node.remote() for a in self.actors], timeout=120)
+        except ray.exceptions.GetTimeoutError:
+            self.close()
+            raise RuntimeError(f"the actors could not start within 120 s: the Ray cluster has {free:g} CPUs free and "
+                               f"each actor asks for {actor_cpus:g} (lower actor_cpus or num_actors)") from None
+        self._weights_ref = ray.put(self._published)
         self._shard_backups = [None] * cfg.num_replay_shards
 
     def _weights(self) -> np.ndarray:
         return self.optimizer.params.detach().cpu().numpy().copy()
 
     def _publish(self) -> None:
+        """Makes the current weights the ones actors load at the start of their next round."""
         self.version += 1
+        self._published = self._weights()
         if self._ray is not None:
-            self._weights_ref = self._ray.put(self._weights())
+            self._weights_ref = self._ray.put(self._published)
 
     def _call(self, method: Any, *args: Any) -> Any:
         """A blocking call of a worker's method, local or through Ray."""
@@ -323,6 +344,7 @@ class ApeXDQN(AgentBase):
     def _record(self, loop: TrainLoop, result: dict[str, Any]) -> None:
         prev = self.global_step
         self.global_step += int(result["steps"])
+        self.transitions += int(result.get("transitions", 0))
         for ret, _ in result["episodes"]:
             self._recent.append(float(ret))
         self._num_episodes += len(result["episodes"])
@@ -345,7 +367,7 @@ class ApeXDQN(AgentBase):
     def _sync_round(self, loop: TrainLoop) -> None:
         """Each actor runs one round in turn, then the learner trains while the rate limiter lets it."""
         cfg = self.config
-        weights = self._weights() if self._ray is None else self._weights_ref
+        weights = self._published if self._ray is None else self._weights_ref
         for actor in self.actors:
             self._record(loop, self._call(actor.run, cfg.weight_sync_interval, weights, self.version))
         for shard in self.shards:
@@ -373,11 +395,11 @@ class ApeXDQN(AgentBase):
         slack = cfg.num_actors * cfg.weight_sync_interval * cfg.actor_envs
 
         def actors_may_run() -> bool:
-            if cfg.samples_per_insert is None:
+            if math.isinf(cfg.samples_per_insert):
                 return True
             sampled = self.num_updates * cfg.batch_size
             allowed = sampled / cfg.samples_per_insert + cfg.min_replay_size * len(self.shards) + slack
-            return self.global_step < allowed
+            return self.transitions < allowed
 
         for i in range(len(self.actors)):
             launch_actor(i)
@@ -385,6 +407,10 @@ class ApeXDQN(AgentBase):
             for _ in range(cfg.in_flight_samples):
                 launch_sample(j)
         while loop.running:
+            if not actor_calls and not sample_calls:  # every shard and actor held back (a shard lost data): go on
+                for i in parked:
+                    launch_actor(i)
+                parked.clear()
             [ref], _ = ray.wait(list(actor_calls) + list(sample_calls), num_returns=1)
             if ref in actor_calls:
                 i = actor_calls.pop(ref)
@@ -502,7 +528,7 @@ class ApeXDQN(AgentBase):
             "target_net": self.target_net.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "counters": {"global_step": self.global_step, "num_updates": self.num_updates, "version": self.version,
-                         "num_episodes": self._num_episodes},
+                         "num_episodes": self._num_episodes, "transitions": self.transitions},
             "recent_returns": list(self._recent),
         }
         if include_replay:
@@ -536,11 +562,13 @@ class ApeXDQN(AgentBase):
         c = state["counters"]
         self.global_step, self.num_updates = int(c["global_step"]), int(c["num_updates"])
         self.version, self._num_episodes = int(c["version"]), int(c["num_episodes"])
+        self.transitions = int(c.get("transitions", 0))
         self._recent.extend(float(r) for r in state["recent_returns"])
         for shard, shard_state in zip(self.shards, state.get("shards", []), strict=False):
             self._call(shard.load_state_dict, shard_state)
+        self._published = self._weights()
         if self._ray is not None:
-            self._weights_ref = self._ray.put(self._weights())
+            self._weights_ref = self._ray.put(self._published)
 
 
 def _import_ray() -> Any:

@@ -95,6 +95,16 @@ class ApeXActor:
         self.version = -1
         self.steps = 0
 
+    @staticmethod
+    def node() -> str:
+        """The id of the Ray node this actor runs on (``""`` outside Ray)."""
+        try:
+            import ray
+
+            return ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
+        except ImportError:
+            return ""
+
     def set_shards(self, shards: list[Any]) -> None:
         """Points the actor to new shards (after one was rebuilt)."""
         self.shards = list(shards)
