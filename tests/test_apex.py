@@ -116,13 +116,47 @@ def test_local_backend_trains_with_the_rate_limit():
 # ---- on Ray ------------------------------------------------------------------------------------------
 
 
+def _ray_children() -> list[str]:
+    """Command lines of this process's live child processes that belong to Ray."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+            cmd = open(f"/proc/{entry}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if int(stat[1]) == os.getpid() and stat[0] != "Z" and "ray" in cmd:
+            found.append(cmd)
+    return found
+
+
 @pytest.fixture(scope="module")
 def ray_instance():
+    """One local Ray instance for this module's tests (2 CPUs, no dashboard), shut down after them; no Ray
+    process may outlive it."""
     ray = pytest.importorskip("ray")
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+    assert not _ray_children()
+
+
+@pytest.fixture(autouse=True)
+def hard_timeout():
+    """A Ray test that hangs fails after 300 s instead of stalling the run."""
+    import signal
+
+    def expire(signum, frame):
+        raise TimeoutError("test exceeded its 300 s limit")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(300)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.mark.ray

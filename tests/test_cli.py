@@ -368,6 +368,7 @@ SMALLEST = {
     "td3": ["--settings", "small", "--steps", "50", "--warmup", "256"],
     "a2c": ["--steps", "2000"],
     "a3c": ["--steps", "2000", "--processes", "1"],
+    "apex": ["--steps", "1000", "--actors", "1"],
 }
 
 
@@ -380,5 +381,5 @@ def test_every_benchmark_runs_at_its_smallest_setting(capsys):
         assert main(["bench", name, *SMALLEST[name]]) == 0, name
         out = capsys.readouterr().out
         assert "fastrl" in out, name
-        peers = ("SB3", "SyncVectorEnv", "ale-py", "cpprb", "PFRL", "lfilter", "numpy loop", "EnvPool")
+        peers = ("SB3", "SyncVectorEnv", "ale-py", "cpprb", "PFRL", "lfilter", "numpy loop", "EnvPool", "DQN")
         assert any(p in out for p in peers) or "not installed" in out, (name, out)

@@ -29,6 +29,10 @@ def test_import_is_lazy(tmp_path):
     code = "import sys, fastrl; print('torch' in sys.modules, 'numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=tmp_path)
     assert out.stdout.split() == ["False", "False"]
+    # Ray is imported by the Ape-X agent when it starts, not by importing the agents or fastrl.distributed
+    code = "import sys, fastrl.agents, fastrl.distributed; print('ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=tmp_path)
+    assert out.stdout.split() == ["False"]
 
 
 def test_cli_rejects_unknown_benchmark(capsys):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ class ApeXDQNConfig(AgentConfig):
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "CartPole-v1": dict(
             total_steps=300_000, num_actors=2, actor_envs=4, learning_rate=1e-3, batch_size=64, buffer_size=100_000,
-            min_replay_size=2000, samples_per_insert=4.0, n_step=3, target_update_interval=250,
+            min_replay_size=2000, samples_per_insert=4.0, n_step=3, target_update_interval=250, learning_rate_final=0.0,
             hidden_sizes=(256, 256), weight_sync_interval=100, push_size=200, publish_interval=50,
             torch_threads=1,
         ),
@@ -87,6 +88,8 @@ class ApeXDQNConfig(AgentConfig):
     """sample requests kept in flight per shard."""
     learning_rate: float | None = None
     """Adam's learning rate."""
+    learning_rate_final: float | None = None
+    """learning rate reached linearly at ``total_steps`` env steps (None: constant)."""
     batch_size: int | None = None
     """transitions per gradient step."""
     gamma: float | None = None
@@ -139,6 +142,7 @@ class ApeXDQNConfig(AgentConfig):
         require(self, "samples_per_insert", isinstance(self.samples_per_insert, (int, float))
                 and not isinstance(self.samples_per_insert, bool) and self.samples_per_insert > 0, "a number > 0")
         require_real(self, "learning_rate", 0.0, low_open=True)
+        require_real(self, "learning_rate_final", 0.0, optional=True)
         require_real(self, "gamma", 0.0, 1.0)
         require_real(self, "max_grad_norm", 0.0, low_open=True)
         for name in ("prioritized_alpha", "prioritized_beta"):
@@ -157,10 +161,13 @@ class ApeXDQNConfig(AgentConfig):
 
 
 def _batch_tensors(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
-    # copies: arrays from Ray's object store are read-only views
+    """A shard's batch as tensors on ``device`` (copies: arrays from Ray's object store are read-only views);
+    for CUDA through pinned host memory, copied without blocking."""
     out = {k: torch.tensor(v) for k, v in batch.items() if k != "indices"}
     out["reward"] = out["reward"].float()
-    return {k: v.to(device) for k, v in out.items()}
+    if device.type == "cuda":
+        return {k: v.pin_memory().to(device, non_blocking=True) for k, v in out.items()}
+    return out
 
 
 class ApeXDQN(AgentBase):
@@ -205,6 +212,8 @@ class ApeXDQN(AgentBase):
         self.global_step = 0  # env steps over all actors
         self.num_updates = 0
         self.transitions = 0  # transitions the actors pushed to the shards
+        self.wait_seconds = 0.0  # asynchronous training: time the learner waited on Ray (samples, actors)
+        self.train_seconds = 0.0  # ... of the asynchronous training's wall time
         self.version = 0  # weight publications
         self._num_episodes = 0
         self._recent: deque[float] = deque(maxlen=100)
@@ -320,6 +329,9 @@ class ApeXDQN(AgentBase):
             else:
                 boot = q_next.max(dim=1).values
             y = t["reward"] + t["discount"] * boot
+        if cfg.learning_rate_final is not None:  # linear in the env steps, as the single-process agents
+            frac = min(self.global_step / cfg.total_steps, 1.0)
+            self.optimizer.lr = cfg.learning_rate + frac * (cfg.learning_rate_final - cfg.learning_rate)
         self.optimizer.zero_grad()
         if self._hand_grad:
             loss, q_sa = huber_td_backward(self.q_net, t["obs"], t["action"], y, t["weights"])
@@ -406,12 +418,16 @@ class ApeXDQN(AgentBase):
         for j in range(len(self.shards)):
             for _ in range(cfg.in_flight_samples):
                 launch_sample(j)
+        clock = time.perf_counter
+        started = clock()
         while loop.running:
             if not actor_calls and not sample_calls:  # every shard and actor held back (a shard lost data): go on
                 for i in parked:
                     launch_actor(i)
                 parked.clear()
+            waited = clock()
             [ref], _ = ray.wait(list(actor_calls) + list(sample_calls), num_returns=1)
+            self.wait_seconds += clock() - waited
             if ref in actor_calls:
                 i = actor_calls.pop(ref)
                 try:
@@ -450,6 +466,7 @@ class ApeXDQN(AgentBase):
                 parked.clear()
             if cfg.shard_backup_interval and self.num_updates % cfg.shard_backup_interval == 0:
                 self._shard_backups = [s.state_dict.remote() for s in self.shards]
+        self.train_seconds += clock() - started
         # Rounds still running count; samples still in flight are dropped.
         for ref in list(actor_calls):
             try:

@@ -6,4 +6,4 @@ with the ratio; ``fastrl bench NAME`` runs module ``NAME``. Every module exposes
 reported and skipped, never faked.
 """
 
-AVAILABLE = ("replay", "vector", "vector_atari", "returns", "dqn", "dqn_atari", "ddpg", "td3", "a2c", "a3c")
+AVAILABLE = ("replay", "vector", "vector_atari", "returns", "dqn", "dqn_atari", "ddpg", "td3", "a2c", "a3c", "apex")
