@@ -123,8 +123,10 @@ def _ray_children() -> list[str]:
         if not entry.isdigit():
             continue
         try:
-            stat = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
-            cmd = open(f"/proc/{entry}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
         if int(stat[1]) == os.getpid() and stat[0] != "Z" and "ray" in cmd:
@@ -247,7 +249,8 @@ _CHILD = textwrap.dedent("""
         for entry in os.listdir("/proc"):
             if entry.isdigit():
                 try:
-                    stat = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+                    with open(f"/proc/{entry}/stat") as f:
+                        stat = f.read().rsplit(")", 1)[1].split()
                 except OSError:
                     continue
                 if int(stat[1]) == pid and stat[0] != "Z":
