@@ -139,8 +139,10 @@ def ray_instance():
     """One local Ray instance for this module's tests (2 CPUs, no dashboard), shut down after them; no Ray
     process may outlive it."""
     ray = pytest.importorskip("ray")
+    from fastrl.distributed import init_ray
+
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        init_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
     assert not _ray_children()
@@ -231,7 +233,8 @@ _CHILD = textwrap.dedent("""
         from ray.cluster_utils import Cluster
         cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
         worker = cluster.add_node(num_cpus=2)
-        ray.init(address=cluster.address)
+        from fastrl.distributed import init_ray
+        init_ray(address=cluster.address)
         agent = ApeXDQN(**cfg, address=cluster.address, actor_cpus=0.5)
         nodes = set(ray.get([a.node.remote() for a in agent.actors]))
         assert nodes == {worker.node_id}, (nodes, worker.node_id)

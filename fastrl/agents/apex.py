@@ -257,10 +257,12 @@ class ApeXDQN(AgentBase):
         self._ray = _import_ray()
         ray = self._ray
         if not ray.is_initialized():
+            from fastrl.distributed import init_ray
+
             if cfg.address is None:
-                ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+                init_ray(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
             else:
-                ray.init(address=cfg.address, include_dashboard=False, log_to_driver=False)
+                init_ray(address=cfg.address, include_dashboard=False, log_to_driver=False)
             self._owns_ray = True
         # Reservations are scheduling hints (the processes use what they get): by default the actors reserve
         # half of the CPUs still free, so that another agent (or a test) can share the instance.

@@ -9,6 +9,8 @@ publishes weights that the actors pick up between rounds. See :class:`fastrl.age
   rate limiting (a minimum size before sampling, a bounded samples-per-insert ratio) and a ``state_dict``.
 - :class:`ApeXActor`: envs, a policy copy, epsilon-greedy exploration, n-step assembly and initial priorities.
 - :func:`apex_epsilons`: the paper's per-actor exploration rates.
+- :func:`init_ray`: ``ray.init`` such that Ray's workers import the same fastrl as this process (use it when
+  you start Ray yourself from a directory holding another copy of fastrl, such as a source checkout).
 
 The classes are plain Python objects: Ray runs them as actors (``ray.remote(ReplayShard)``), and a local run
 (or a test) can drive the same objects in one process. Importing this package does not import Ray; only the
@@ -18,6 +20,7 @@ agent does, when it starts (``pip install "fastrl[ray]"``).
 from __future__ import annotations
 
 from fastrl.distributed.actor import ApeXActor, NStepAssembler, apex_epsilons
+from fastrl.distributed.ray_init import init_ray
 from fastrl.distributed.shard import ReplayShard
 
-__all__ = ["ApeXActor", "NStepAssembler", "ReplayShard", "apex_epsilons"]
+__all__ = ["ApeXActor", "NStepAssembler", "ReplayShard", "apex_epsilons", "init_ray"]
