@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -105,8 +106,17 @@ def test_local_backend_trains_with_the_rate_limit():
         assert stats["sampled"] == agent.num_updates * 32
         assert agent.act(np.zeros((3, 4), np.float32)).shape == (3,)
         assert agent.evaluate(2).shape == (2,)
+        # loading an earlier state puts its weights into the actors too (their version is newer)
+        saved = agent.state_dict()
+        agent.train(2000)
+        agent.load_state_dict(saved)
+        for actor in agent.actors:
+            np.testing.assert_array_equal(actor._flat.numpy(), agent._weights())
+            assert actor.version == agent.version
     finally:
         agent.close()
+    with pytest.raises(ValueError, match="min_replay_size"):
+        ApeXDQN(**{**SMALL, "num_replay_shards": 4, "buffer_size": 600, "min_replay_size": 200}, backend="local")
     with pytest.raises(ValueError, match="samples_per_insert"):
         ApeXDQN(**{**SMALL, "samples_per_insert": float("inf")}, backend="local")
     with pytest.raises(ValueError, match="Discrete"):
@@ -203,6 +213,13 @@ def test_async_training_survives_a_dead_actor_and_a_dead_shard(ray_instance, tmp
         ray.kill(agent.shards[0], no_restart=True)
         agent.train(1500)
         assert agent.num_updates > before and agent.shard_stats()[0]["size"] >= min(held, 200)
+        # actors restarted after the rebuild come back with their first arguments (the dead shard): they are
+        # pointed to the new one and training goes on
+        for actor in agent.actors:
+            ray.kill(actor, no_restart=False)
+        steps = agent.global_step
+        agent.train(1500)
+        assert agent.global_step >= steps + 1500 and agent.shard_stats()[0]["inserted"] > 0
         # a checkpoint holds the learner, the counters and the shards
         agent.save(tmp_path / "apex.pt")
         resumed = ApeXDQN.load(tmp_path / "apex.pt")
@@ -217,8 +234,14 @@ def test_async_training_survives_a_dead_actor_and_a_dead_shard(ray_instance, tmp
     finally:
         actor = agent.actors[0]
         agent.close()
-    with pytest.raises(ray.exceptions.RayActorError):  # close() stopped the actors
-        ray.get(actor.node.remote())
+    for _ in range(20):  # close() stopped the actors (ray.kill takes effect asynchronously)
+        try:
+            ray.get(actor.node.remote(), timeout=10)
+        except ray.exceptions.RayActorError:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("an actor outlived close()")
 
 
 _CHILD = textwrap.dedent("""

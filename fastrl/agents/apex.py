@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -155,6 +155,8 @@ class ApeXDQNConfig(AgentConfig):
         require(self, "backend", self.backend in ("ray", "local"), '"ray" or "local"')
         require(self, "buffer_size", self.buffer_size >= self.num_replay_shards * self.batch_size,
                 "at least num_replay_shards * batch_size")
+        require(self, "min_replay_size", self.min_replay_size <= self.buffer_size // self.num_replay_shards,
+                "at most a shard's capacity, buffer_size // num_replay_shards (else no shard could ever be sampled)")
         require(self, "samples_per_insert", self.samples_per_insert < float("inf") or not (self.sync or
                 self.backend == "local"), "finite for sync=True and the local backend (it decides the updates)")
         require(self, "device", self.device == "cpu" or self.backend == "ray", '"cpu" with the local backend')
@@ -278,8 +280,13 @@ class ApeXDQN(AgentBase):
             self.close()
             raise RuntimeError(f"the actors could not start within 120 s: the Ray cluster has {free:g} CPUs free and "
                                f"each actor asks for {actor_cpus:g} (lower actor_cpus or num_actors)") from None
+        except BaseException:  # an actor failed to start (a missing package or ROM on a node, Ctrl-C): stop all
+            self.close()
+            raise
         self._weights_ref = ray.put(self._published)
         self._shard_backups = [None] * cfg.num_replay_shards
+        self._backups_in_flight: list[Any] = [None] * cfg.num_replay_shards
+        self._older_backups: list[Any] = [None] * cfg.num_replay_shards
 
     def _weights(self) -> np.ndarray:
         return self.optimizer.params.detach().cpu().numpy().copy()
@@ -395,7 +402,7 @@ class ApeXDQN(AgentBase):
         ray, cfg = self._ray, self.config
         actor_calls: dict[Any, int] = {}
         sample_calls: dict[Any, int] = {}
-        blocked: set[int] = set()
+        blocked: Counter[int] = Counter()  # per shard: sample requests answered "not now", to send again
 
         def launch_actor(i: int) -> None:
             actor_calls[self.actors[i].run.remote(cfg.weight_sync_interval, self._weights_ref, self.version)] = i
@@ -434,31 +441,35 @@ class ApeXDQN(AgentBase):
                 i = actor_calls.pop(ref)
                 try:
                     result = ray.get(ref)
-                except ray.exceptions.RayActorError:  # restarted by Ray; its round is lost, it runs another
-                    result = {"steps": 0, "episodes": []}
-                except ray.exceptions.RayTaskError as err:
-                    if not isinstance(err.cause, ray.exceptions.RayActorError):
+                except ray.exceptions.RayError as err:
+                    if not _is_death(ray, err):
                         raise
-                    self._restore_dead_shards()  # it pushed to a shard that died
+                    # The actor died (Ray restarts it with its first arguments) or pushed to a shard that died:
+                    # rebuild dead shards, point this actor to the current ones; its round is lost.
+                    self._restore_dead_shards()
+                    ray.get(self.actors[i].set_shards.remote(self.shards))
                     result = {"steps": 0, "episodes": []}
                 self._record(loop, result)
                 if actors_may_run():
                     launch_actor(i)
                 else:
                     parked.append(i)
-                for j in blocked:  # new transitions: the rate limiter may let the learner sample again
-                    launch_sample(j)
+                for j, count in blocked.items():  # new transitions: the rate limiter may let the learner sample
+                    for _ in range(count):
+                        launch_sample(j)
                 blocked.clear()
                 continue
             j = sample_calls.pop(ref)
             try:
                 batch = ray.get(ref)
-            except ray.exceptions.RayActorError:
+            except ray.exceptions.RayError as err:
+                if not _is_death(ray, err):
+                    raise
                 self._restore_dead_shards()
                 launch_sample(j)
                 continue
             if batch is None:
-                blocked.add(j)
+                blocked[j] += 1
                 continue
             self.shards[j].update_priorities.remote(batch["indices"], self._learn(batch))
             launch_sample(j)
@@ -467,35 +478,53 @@ class ApeXDQN(AgentBase):
                     launch_actor(i)
                 parked.clear()
             if cfg.shard_backup_interval and self.num_updates % cfg.shard_backup_interval == 0:
-                self._shard_backups = [s.state_dict.remote() for s in self.shards]
+                self._take_backups()
         self.train_seconds += clock() - started
         # Rounds still running count; samples still in flight are dropped.
         for ref in list(actor_calls):
             try:
                 self._record(loop, ray.get(ref))
-            except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError):
-                pass
+            except ray.exceptions.RayError as err:
+                if not _is_death(ray, err):
+                    raise
         if sample_calls:
             ray.wait(list(sample_calls), num_returns=len(sample_calls))
+
+    def _take_backups(self, refresh: bool = True) -> None:
+        """Keeps each shard's newest complete backup: a backup replaces the previous one only once it is ready
+        (a shard dying while its backup is taken still has the older one); ``refresh`` asks for new ones."""
+        ray = self._ray
+        for j, ref in enumerate(self._backups_in_flight):
+            if ref is not None and ray.wait([ref], timeout=0)[0]:
+                self._older_backups[j] = self._shard_backups[j]  # kept in case the newer one holds an error
+                self._shard_backups[j] = ref
+                self._backups_in_flight[j] = None
+        if refresh:
+            for j, shard in enumerate(self.shards):
+                if self._backups_in_flight[j] is None:
+                    self._backups_in_flight[j] = shard.state_dict.remote()
 
     def _restore_dead_shards(self) -> None:
         """Rebuilds every shard that no longer answers, from its last backup (empty without one), and points the
         actors to the new shards."""
         ray = self._ray
+        self._take_backups(refresh=False)
         replaced = False
         for j, shard in enumerate(self.shards):
             try:
-                ray.get(shard.size.remote(), timeout=30)
+                ray.get(shard.size.remote())
                 continue
-            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            except ray.exceptions.RayActorError:  # dead (a busy shard answers later, and is kept)
                 pass
             new = self._remote_shard.remote(**self._shard_args[j])
-            backup = self._shard_backups[j] if j < len(self._shard_backups) else None
-            if backup is not None:
+            for backup in (self._shard_backups[j], self._older_backups[j]):  # the newest that loads
+                if backup is None:
+                    continue
                 try:
                     ray.get(new.load_state_dict.remote(backup))
+                    break
                 except ray.exceptions.RayError:
-                    pass  # the backup died with its shard: start empty
+                    continue  # this backup died with its shard
             self.shards[j] = new
             replaced = True
         if replaced:
@@ -536,6 +565,9 @@ class ApeXDQN(AgentBase):
             if self._owns_ray and ray.is_initialized():
                 ray.shutdown()
         self.actors, self.shards = [], []
+        # nothing left pinned in a shared object store
+        self._shard_backups = self._older_backups = self._backups_in_flight = []
+        self._weights_ref = None
 
     # ---- checkpoints ----
 
@@ -567,7 +599,7 @@ class ApeXDQN(AgentBase):
         in this process."""
         if inference_only:
             overrides = {"backend": "local", "num_actors": 1, "actor_envs": 1, "num_replay_shards": 1,
-                         "samples_per_insert": 1.0, "sync": True, **overrides}
+                         "min_replay_size": 0, "samples_per_insert": 1.0, "sync": True, **overrides}
         return super().from_checkpoint(ckpt, device=device, inference_only=inference_only, **overrides)
 
     def load_networks(self, state: dict[str, Any]) -> None:
@@ -582,12 +614,23 @@ class ApeXDQN(AgentBase):
         self.global_step, self.num_updates = int(c["global_step"]), int(c["num_updates"])
         self.version, self._num_episodes = int(c["version"]), int(c["num_episodes"])
         self.transitions = int(c.get("transitions", 0))
+        self._recent.clear()
         self._recent.extend(float(r) for r in state["recent_returns"])
         for shard, shard_state in zip(self.shards, state.get("shards", []), strict=False):
             self._call(shard.load_state_dict, shard_state)
         self._published = self._weights()
         if self._ray is not None:
             self._weights_ref = self._ray.put(self._published)
+        for actor in self.actors:  # the actors act with the restored weights from their next round on
+            self._call(actor.set_weights, self._published, self.version)
+
+
+def _is_death(ray: Any, err: BaseException) -> bool:
+    """Whether a Ray error reports a dead actor or shard (directly, or as the cause of a failed task), as opposed
+    to an exception raised by fastrl's own code in a worker, which must propagate."""
+    if isinstance(err, ray.exceptions.RayActorError):
+        return True
+    return isinstance(err, ray.exceptions.RayTaskError) and isinstance(err.cause, ray.exceptions.RayActorError)
 
 
 def _import_ray() -> Any:

@@ -410,6 +410,8 @@ class NativeVectorEnv(BaseVectorEnv):
         """
         if isinstance(self._core, _Closed):
             raise EnvClosedError("this vector env is closed (render after close())")
+        if self._core.pending:
+            raise PendingCallError("render")
         if not self._has_reset:
             raise gym.error.ResetNeeded("Cannot call `render()` before calling `reset()`")
         if self._frames is None:
