@@ -42,6 +42,7 @@ from fastrl.agents.loop import DeviceMeans, TrainLoop
 from fastrl.losses import huber_td_backward
 from fastrl.nets import NumpyLinearStack, QNetwork, q_network
 from fastrl.optim import FlatAdam, flatten_parameters
+from fastrl.schedules import LinearSchedule
 
 __all__ = ["ApeXDQN", "ApeXDQNConfig"]
 
@@ -211,6 +212,10 @@ class ApeXDQN(AgentBase):
         self._hand_grad = self.device.type == "cpu" and self.q_net.linear_layers is not None
         self._numpy_q = NumpyLinearStack(self.q_net.linear_layers) if NumpyLinearStack.supports(self.q_net) else None
         self.meters = DeviceMeans(self.device, ("losses/td_loss", "losses/q_values"))
+        # linear in the env steps, as the single-process agents (constant without learning_rate_final)
+        lr_end = cfg.learning_rate if cfg.learning_rate_final is None else cfg.learning_rate_final
+        self.lr = LinearSchedule(cfg.learning_rate, lr_end, cfg.total_steps)
+        self.rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x5EED]))  # act(deterministic=False)
         self.global_step = 0  # env steps over all actors
         self.num_updates = 0
         self.transitions = 0  # transitions the actors pushed to the shards
@@ -322,8 +327,8 @@ class ApeXDQN(AgentBase):
         from fastrl.distributed import apex_epsilons
 
         eps = apex_epsilons(self.config.num_actors, self.config.epsilon_base, self.config.epsilon_alpha)[0]
-        explore = np.random.default_rng().random(len(greedy)) < eps
-        return np.where(explore, np.random.default_rng().integers(self.n_actions, size=len(greedy)), greedy)
+        explore = self.rng.random(len(greedy)) < eps
+        return np.where(explore, self.rng.integers(self.n_actions, size=len(greedy)), greedy)
 
     # ---- learning ----
 
@@ -338,9 +343,7 @@ class ApeXDQN(AgentBase):
             else:
                 boot = q_next.max(dim=1).values
             y = t["reward"] + t["discount"] * boot
-        if cfg.learning_rate_final is not None:  # linear in the env steps, as the single-process agents
-            frac = min(self.global_step / cfg.total_steps, 1.0)
-            self.optimizer.lr = cfg.learning_rate + frac * (cfg.learning_rate_final - cfg.learning_rate)
+        self.optimizer.lr = self.lr(self.global_step)
         self.optimizer.zero_grad()
         if self._hand_grad:
             loss, q_sa = huber_td_backward(self.q_net, t["obs"], t["action"], y, t["weights"])
