@@ -70,20 +70,22 @@ def _critic_layers(critic: Critic) -> list:
 
 
 def critic_mse_backward(
-    critics: Critics, obs: torch.Tensor, action: torch.Tensor, y: torch.Tensor, *, accumulate: bool = True
+    critics: Critics, obs: torch.Tensor, action: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None,
+    *, accumulate: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The critics' loss and its gradient, added to their parameters' ``.grad`` as ``loss.backward()``
     (``accumulate=False``: written over the existing ``.grad`` tensors, so no ``zero_grad`` is needed).
 
-    With ``q_k = Q_k(obs, action)`` for the ``n`` critics::
+    With ``q_k = Q_k(obs, action)`` for the ``n`` critics and weights ``w_i`` (1 without ``weights``)::
 
-        loss = sum_k mean_i (q_ki - y_i)**2,      dloss/dq_ki = 2 (q_ki - y_i) / B
+        loss = sum_k mean_i w_i (q_ki - y_i)**2,      dloss/dq_ki = 2 w_i (q_ki - y_i) / B
 
     Args:
         critics: :class:`fastrl.nets.Critics` whose critics take the action at the input.
         obs: ``(B, obs_dim)`` float32 observations.
         action: ``(B, act_dim)`` float32 actions.
         y: ``(B,)`` TD targets (no gradient flows into them).
+        weights: ``(B,)`` importance weights (prioritized replay), or None.
 
     Returns:
         ``(loss, q)``: the 0-d loss and ``(n, B)`` Q-values, without a graph.
@@ -96,9 +98,14 @@ def critic_mse_backward(
             layers = _critic_layers(critic)
             q, acts = linear_stack_forward(x, layers, relu_last=False)
             d = q.squeeze(1) - y
-            losses.append(d.square().mean())
+            if weights is None:
+                losses.append(d.square().mean())
+                dq = d.mul(scale)
+            else:
+                losses.append((d.square() * weights).mean())
+                dq = d.mul(weights).mul_(scale)
             qs.append(q.squeeze(1))
-            linear_stack_backward(d.mul(scale).unsqueeze(1), acts, layers, relu_last=False, accumulate=accumulate)
+            linear_stack_backward(dq.unsqueeze(1), acts, layers, relu_last=False, accumulate=accumulate)
         loss = losses[0] if len(losses) == 1 else sum(losses[1:], losses[0])
         return loss, torch.stack(qs)
 

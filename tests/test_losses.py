@@ -59,16 +59,19 @@ def _close(a, b):
     torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6 * (1.0 + float(b.abs().max())))
 
 
+@pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("n_critics, hidden, batch", [(1, (64, 64), 256), (2, (32, 16), 37), (2, (400, 300), 64)])
-def test_critic_mse_gradient_equals_autograd(n_critics, hidden, batch):
+def test_critic_mse_gradient_equals_autograd(n_critics, hidden, batch, weighted):
+    """Plain, and with importance weights (prioritized replay): sum_k mean_i w_i (Q_k(s_i, a_i) - y_i)**2."""
     torch.manual_seed(n_critics + batch)
     critics = Critics(n_critics, 5, 3, hidden)
     reference = Critics(n_critics, 5, 3, hidden)
     reference.load_state_dict(critics.state_dict())
     obs, action, y = torch.randn(batch, 5), torch.randn(batch, 3), torch.randn(batch) * 3
-    loss, q = critic_mse_backward(critics, obs, action, y)
+    weights = torch.rand(batch) if weighted else None
+    loss, q = critic_mse_backward(critics, obs, action, y, weights)
     q_ref = reference(obs, action)
-    loss_ref = (q_ref - y).square().mean(dim=1).sum()
+    loss_ref = ((q_ref - y).square() * (1.0 if weights is None else weights)).mean(dim=1).sum()
     loss_ref.backward()
     _close(loss, loss_ref.detach())
     _close(q, q_ref.detach())

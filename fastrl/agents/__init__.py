@@ -9,6 +9,9 @@
 - :class:`A3C` / :class:`A3CConfig` (``fastrl.agents.a3c``) and :class:`NSQ` / :class:`NSQConfig`
   (``fastrl.agents.nsq``): asynchronous advantage actor-critic and n-step Q-learning on Hogwild worker
   processes (:mod:`fastrl.agents.hogwild`).
+- :class:`ApeXDQN` / :class:`ApeXDQNConfig` (``fastrl.agents.apex``) and :class:`ApeXDDPG` /
+  :class:`ApeXDDPGConfig` (``fastrl.agents.apex_ddpg``): Ape-X on Ray, many actors feeding prioritized
+  replay shards and one learner (:mod:`fastrl.distributed`).
 
 The pieces they share are small modules the agents call: :mod:`fastrl.agents.config` (presets, defaults,
 validation), :mod:`fastrl.agents.runner` (the envs, episode seeds and the action log for exact resume),
@@ -27,6 +30,7 @@ from typing import Any, NamedTuple
 from fastrl.agents.a2c import A2C, A2CConfig
 from fastrl.agents.a3c import A3C, A3CConfig
 from fastrl.agents.apex import ApeXDQN, ApeXDQNConfig
+from fastrl.agents.apex_ddpg import ApeXDDPG, ApeXDDPGConfig
 from fastrl.agents.ddpg import DDPG, DDPGConfig
 from fastrl.agents.dqn import DQN, DQNConfig
 from fastrl.agents.hogwild import WorkerError
@@ -34,7 +38,7 @@ from fastrl.agents.nsq import NSQ, NSQConfig
 from fastrl.agents.td3 import TD3, TD3Config
 
 __all__ = ["DQN", "DQNConfig", "DDPG", "DDPGConfig", "TD3", "TD3Config", "A2C", "A2CConfig", "A3C", "A3CConfig",
-           "NSQ", "NSQConfig", "ApeXDQN", "ApeXDQNConfig", "WorkerError", "REGISTRY",
+           "NSQ", "NSQConfig", "ApeXDQN", "ApeXDQNConfig", "ApeXDDPG", "ApeXDDPGConfig", "WorkerError", "REGISTRY",
            "AgentEntry", "agent_classes", "load_agent"]
 
 
@@ -64,6 +68,8 @@ REGISTRY: dict[str, AgentEntry] = {
                       "asynchronous n-step Q-learning on Hogwild worker processes (Discrete actions)"),
     "apex-dqn": AgentEntry("fastrl.agents.apex", "ApeXDQN", "ApeXDQNConfig",
                            "Ape-X DQN on Ray: actors feed prioritized replay shards, one learner (Discrete actions)"),
+    "apex-ddpg": AgentEntry("fastrl.agents.apex_ddpg", "ApeXDDPG", "ApeXDDPGConfig",
+                            "Ape-X DDPG on Ray: actors with their own noise feed prioritized replay shards (Box)"),
     "td3": AgentEntry("fastrl.agents.td3", "TD3", "TD3Config",
                       "TD3: DDPG with clipped double Q, target smoothing and delayed actor updates (Box actions)"),
 }

@@ -1,6 +1,10 @@
-"""Ape-X DQN (Horgan et al., 2018) on Ray: many actors feed prioritized replay shards, one learner trains.
+"""Ape-X (Horgan et al., 2018) on Ray: many actors feed prioritized replay shards, one learner trains.
 
-Actors (:class:`fastrl.distributed.ApeXActor`, one Ray actor each, fractional CPUs) step their own
+This module holds the layer every Ape-X learner shares (:class:`ApeXConfig`, :class:`ApeXAgent`: workers, rate
+limiting, fault tolerance, checkpoints) and Ape-X DQN; Ape-X DDPG (:mod:`fastrl.agents.apex_ddpg`) is a second
+learner on the same layer.
+
+Actors (:class:`fastrl.distributed.ApeXDQNActor`, one Ray actor each, fractional CPUs) step their own
 ``fastrl.make_vec`` envs with a CPU copy of the Q-network and their own epsilon
 (``epsilon_i = 0.4 ** (1 + 7 i / (N - 1))``), assemble n-step transitions, compute their initial priorities
 with that copy and push them in batches to the replay shards (:class:`fastrl.distributed.ReplayShard`, each a
@@ -48,29 +52,12 @@ __all__ = ["ApeXDQN", "ApeXDQNConfig"]
 
 
 @dataclass
-class ApeXDQNConfig(AgentConfig):
-    """Every setting of an :class:`ApeXDQN` run (fields not given come from the preset of ``env_id``)."""
-
-    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
-        "CartPole-v1": dict(
-            total_steps=300_000, num_actors=2, actor_envs=4, learning_rate=1e-3, batch_size=64, buffer_size=100_000,
-            min_replay_size=2000, samples_per_insert=4.0, n_step=3, target_update_interval=250, learning_rate_final=0.0,
-            hidden_sizes=(256, 256), weight_sync_interval=100, push_size=200, publish_interval=50,
-            torch_threads=1,
-        ),
-    }
-    DEFAULTS: ClassVar[dict[str, Any]] = dict(
-        total_steps=1_000_000, num_envs=1, log_interval=10_000, save_replay=True, stop_window=10,
-        num_actors=2, num_replay_shards=1, actor_envs=4, weight_sync_interval=100, push_size=200,
-        buffer_size=1_000_000, min_replay_size=20_000, samples_per_insert=float("inf"), in_flight_samples=2,
-        learning_rate=2.5e-4, batch_size=512, gamma=0.99, n_step=3, target_update_interval=2500,
-        hidden_sizes=(256, 256), double=True, dueling=False, max_grad_norm=40.0, prioritized_alpha=0.6,
-        prioritized_beta=0.4, prioritized_eps=1e-6, epsilon_base=0.4, epsilon_alpha=7.0, publish_interval=100,
-        shard_backup_interval=0, sync=False, backend="ray", actor_cpus=None, shard_cpus=0.05,
-    )
+class ApeXConfig(AgentConfig):
+    """The settings every Ape-X learner shares: workers, replay shards, rate limits and Ray; each learner's
+    config derives from it and adds its algorithm's fields."""
 
     num_actors: int | None = None
-    """actor processes, each with its own envs and epsilon."""
+    """actor processes, each with its own envs and exploration."""
     num_replay_shards: int | None = None
     """replay-shard actors; actors push to them in turn, the learner samples from each."""
     actor_envs: int | None = None
@@ -97,26 +84,16 @@ class ApeXDQNConfig(AgentConfig):
     """discount factor."""
     n_step: int | None = None
     """steps summed into one transition by the actors."""
-    target_update_interval: int | None = None
-    """gradient steps between copies of the online network into the target network."""
     hidden_sizes: tuple[int, ...] | None = None
-    """hidden layer widths of the MLP Q-network (vector observations)."""
-    double: bool | None = None
-    """Double DQN targets."""
-    dueling: bool | None = None
-    """dueling head."""
+    """hidden layer widths of the MLP networks (vector observations)."""
     max_grad_norm: float | None = None
-    """global gradient-norm clip (inf: none)."""
+    """global gradient-norm clip of each network (inf: none)."""
     prioritized_alpha: float | None = None
     """priority exponent."""
     prioritized_beta: float | None = None
     """importance-weight exponent."""
     prioritized_eps: float | None = None
     """added to priorities."""
-    epsilon_base: float | None = None
-    """actor i explores with epsilon_base ** (1 + epsilon_alpha * i / (num_actors - 1))."""
-    epsilon_alpha: float | None = None
-    """see epsilon_base."""
     publish_interval: int | None = None
     """gradient steps between weight publications to the actors."""
     shard_backup_interval: int | None = None
@@ -132,11 +109,20 @@ class ApeXDQNConfig(AgentConfig):
     shard_cpus: float | None = None
     """CPUs Ray reserves per shard."""
 
+    #: defaults of the shared fields; a learner's DEFAULTS extend them
+    COMMON_DEFAULTS: ClassVar[dict[str, Any]] = dict(
+        total_steps=1_000_000, num_envs=1, log_interval=10_000, save_replay=True, stop_window=10,
+        num_actors=2, num_replay_shards=1, actor_envs=4, weight_sync_interval=100, push_size=200,
+        buffer_size=1_000_000, min_replay_size=20_000, samples_per_insert=float("inf"), in_flight_samples=2,
+        learning_rate=2.5e-4, batch_size=512, gamma=0.99, n_step=3, hidden_sizes=(256, 256), max_grad_norm=40.0,
+        prioritized_alpha=0.6, prioritized_beta=0.4, prioritized_eps=1e-6, publish_interval=100,
+        shard_backup_interval=0, sync=False, backend="ray", actor_cpus=None, shard_cpus=0.05,
+    )
+
     def validate(self) -> None:
         super().validate()
         for name in ("num_actors", "num_replay_shards", "actor_envs", "weight_sync_interval", "push_size",
-                     "buffer_size", "batch_size", "n_step", "target_update_interval", "in_flight_samples",
-                     "publish_interval"):
+                     "buffer_size", "batch_size", "n_step", "in_flight_samples", "publish_interval"):
             require_int(self, name, 1)
         require_int(self, "min_replay_size", 0)
         require_int(self, "shard_backup_interval", 0)
@@ -145,12 +131,11 @@ class ApeXDQNConfig(AgentConfig):
         require_real(self, "learning_rate", 0.0, low_open=True)
         require_real(self, "learning_rate_final", 0.0, optional=True)
         require_real(self, "gamma", 0.0, 1.0)
+        require(self, "hidden_sizes", len(self.hidden_sizes) > 0 and min(self.hidden_sizes) > 0, "positive sizes")
         require_real(self, "max_grad_norm", 0.0, low_open=True)
         for name in ("prioritized_alpha", "prioritized_beta"):
             require_real(self, name, 0.0)
         require_real(self, "prioritized_eps", 0.0, low_open=True)
-        require_real(self, "epsilon_base", 0.0, 1.0)
-        require_real(self, "epsilon_alpha", 0.0)
         require_real(self, "actor_cpus", 0.0, low_open=True, optional=True)
         require_real(self, "shard_cpus", 0.0, low_open=True)
         require(self, "backend", self.backend in ("ray", "local"), '"ray" or "local"')
@@ -163,6 +148,41 @@ class ApeXDQNConfig(AgentConfig):
         require(self, "device", self.device == "cpu" or self.backend == "ray", '"cpu" with the local backend')
 
 
+@dataclass
+class ApeXDQNConfig(ApeXConfig):
+    """Every setting of an :class:`ApeXDQN` run (fields not given come from the preset of ``env_id``)."""
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "CartPole-v1": dict(
+            total_steps=300_000, num_actors=2, actor_envs=4, learning_rate=1e-3, batch_size=64, buffer_size=100_000,
+            min_replay_size=2000, samples_per_insert=4.0, n_step=3, target_update_interval=250, learning_rate_final=0.0,
+            hidden_sizes=(256, 256), weight_sync_interval=100, push_size=200, publish_interval=50,
+            torch_threads=1,
+        ),
+    }
+    DEFAULTS: ClassVar[dict[str, Any]] = dict(
+        ApeXConfig.COMMON_DEFAULTS, target_update_interval=2500, double=True, dueling=False, epsilon_base=0.4,
+        epsilon_alpha=7.0,
+    )
+
+    target_update_interval: int | None = None
+    """gradient steps between copies of the online network into the target network."""
+    double: bool | None = None
+    """Double DQN targets."""
+    dueling: bool | None = None
+    """dueling head."""
+    epsilon_base: float | None = None
+    """actor i explores with epsilon_base ** (1 + epsilon_alpha * i / (num_actors - 1))."""
+    epsilon_alpha: float | None = None
+    """see epsilon_base."""
+
+    def validate(self) -> None:
+        super().validate()
+        require_int(self, "target_update_interval", 1)
+        require_real(self, "epsilon_base", 0.0, 1.0)
+        require_real(self, "epsilon_alpha", 0.0)
+
+
 def _batch_tensors(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
     """A shard's batch as tensors on ``device`` (copies: arrays from Ray's object store are read-only views);
     for CUDA through pinned host memory, copied without blocking."""
@@ -173,45 +193,42 @@ def _batch_tensors(batch: dict[str, np.ndarray], device: torch.device) -> dict[s
     return out
 
 
-class ApeXDQN(AgentBase):
-    """Ape-X DQN; see the module docstring. ``train`` / ``act`` / ``evaluate`` / ``save`` / ``load`` /
-    ``close`` as every fastrl agent; ``close()`` stops the actors, the shards and a Ray instance it started."""
+class ApeXAgent(AgentBase):
+    """The layer every Ape-X learner shares: it starts the actors and shards (on Ray, or in this process),
+    runs the synchronous or asynchronous training loop with the rate limits, restores dead shards, publishes
+    weights and checkpoints the learner with the shards. ``train`` / ``act`` / ``evaluate`` / ``save`` /
+    ``load`` / ``close`` as every fastrl agent; ``close()`` stops the actors, the shards and a Ray instance it
+    started.
 
-    KIND = "apex-dqn"
-    CONFIG = ApeXDQNConfig
+    A learner subclass sets ``KIND`` and ``CONFIG`` and defines :meth:`_actor_class` (its
+    :class:`fastrl.distributed.ApeXActorBase`), :meth:`_check_env` (the env's spaces; it sets ``action_shape``
+    and ``action_dtype``), :meth:`_build_learner` (networks, optimizers, ``meters``), :meth:`_actor_kwargs`
+    (actor i's own arguments), :meth:`_weights` (the flat parameters the actors load), :meth:`_learn` (one
+    gradient step; the new priorities), :meth:`act`, :meth:`_learner_state`, :meth:`load_networks` and
+    :meth:`_load_learner_state`.
+    """
 
-    def __init__(self, config: ApeXDQNConfig | None = None, **overrides: Any) -> None:
-        self.config = cfg = resolve_config(ApeXDQNConfig, config, overrides)
+    def __init__(self, config: ApeXConfig | None = None, **overrides: Any) -> None:
+        self.config = cfg = resolve_config(self.CONFIG, config, overrides)
         self.device = torch_device(cfg.device, cfg.torch_threads)
         self._ray: Any = None
         self._owns_ray = False
         self.actors: list[Any] = []
         self.shards: list[Any] = []
+        self.action_shape: tuple[int, ...] = ()
+        self.action_dtype: np.dtype = np.dtype(np.int64)
         from fastrl.vector import make_vec
 
         probe = make_vec(cfg.env_id, 1, **cfg.env_kwargs)
         try:
-            space = probe.single_action_space
-            if not hasattr(space, "n"):
-                raise ValueError(f"env_id {cfg.env_id!r} has a {type(space).__name__} action space; Ape-X DQN needs "
-                                 "a Discrete one")
-            self.n_actions = int(space.n)
             self.obs_shape = tuple(probe.single_observation_space.shape)
             self.obs_dtype = np.dtype(probe.single_observation_space.dtype)
+            self._check_env(probe.single_action_space)
         finally:
             probe.close()
 
-        # The learner: online and target networks, Adam over one flat buffer.
         torch.manual_seed(cfg.seed)
-        self.q_net: QNetwork = q_network(self.obs_shape, self.n_actions, cfg.hidden_sizes, cfg.dueling).to(self.device)
-        self.target_net: QNetwork = q_network(self.obs_shape, self.n_actions, cfg.hidden_sizes, cfg.dueling)
-        self.target_net.to(self.device).load_state_dict(self.q_net.state_dict())
-        self.target_net.requires_grad_(False)
-        self.optimizer = FlatAdam(self.q_net, lr=cfg.learning_rate)
-        self._target_params = flatten_parameters(self.target_net)
-        self._hand_grad = self.device.type == "cpu" and self.q_net.linear_layers is not None
-        self._numpy_q = NumpyLinearStack(self.q_net.linear_layers) if NumpyLinearStack.supports(self.q_net) else None
-        self.meters = DeviceMeans(self.device, ("losses/td_loss", "losses/q_values"))
+        self._build_learner()
         # linear in the env steps, as the single-process agents (constant without learning_rate_final)
         lr_end = cfg.learning_rate if cfg.learning_rate_final is None else cfg.learning_rate_final
         self.lr = LinearSchedule(cfg.learning_rate, lr_end, cfg.total_steps)
@@ -230,36 +247,69 @@ class ApeXDQN(AgentBase):
         if cfg.address is None:  # shards on this machine: refuse a run that cannot fit before starting anything
             from fastrl.memory import check_fits, replay_memory_bytes
 
-            per_shard = replay_memory_bytes(cfg.buffer_size // cfg.num_replay_shards, self.obs_shape, self.obs_dtype,
-                                            (), np.int64, 1, 1, True) + 4 * (cfg.buffer_size // cfg.num_replay_shards)
+            capacity = cfg.buffer_size // cfg.num_replay_shards
+            per_shard = replay_memory_bytes(capacity, self.obs_shape, self.obs_dtype, self.action_shape,
+                                            self.action_dtype, 1, 1, True) + 4 * capacity
             check_fits({f"the replay shards' {cfg.buffer_size} transitions": cfg.num_replay_shards * per_shard},
                        "--buffer-size (buffer_size)")
         self._start_workers()
+
+    # ---- what a learner defines ----
+
+    def _actor_class(self) -> type:
+        """The actors' class (imported when called: :mod:`fastrl.distributed` imports the agents' runner)."""
+        raise NotImplementedError
+
+    def _check_env(self, action_space: Any) -> None:
+        """Refuses an env the learner cannot serve (``ValueError``); sets ``action_shape`` / ``action_dtype``."""
+        raise NotImplementedError
+
+    def _build_learner(self) -> None:
+        """Builds the networks, optimizers and ``meters`` (torch is seeded with ``config.seed`` before)."""
+        raise NotImplementedError
+
+    def _actor_kwargs(self, i: int) -> dict[str, Any]:
+        """Actor ``i``'s arguments beyond :class:`fastrl.distributed.ApeXActorBase`'s (exploration, network shape)."""
+        raise NotImplementedError
+
+    def _weights(self) -> np.ndarray:
+        """The flat parameters the actors load (a copy, on the CPU)."""
+        raise NotImplementedError
+
+    def _learn(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """One gradient step on a shard's batch; returns the new priorities ``(B,)`` float64."""
+        raise NotImplementedError
+
+    def _learner_state(self) -> dict[str, Any]:
+        """Networks and optimizers, for :meth:`state_dict`."""
+        raise NotImplementedError
+
+    def _load_learner_state(self, state: dict[str, Any]) -> None:
+        """Restores the optimizers from :meth:`_learner_state`'s output (``load_networks`` does the networks)."""
+        raise NotImplementedError
 
     # ---- workers ----
 
     def _start_workers(self) -> None:
         # imported here: fastrl.distributed imports the agents' runner, whose package imports this module
-        from fastrl.distributed import ApeXActor, ReplayShard, apex_epsilons
+        from fastrl.distributed import ReplayShard
 
         cfg = self.config
         capacity = cfg.buffer_size // cfg.num_replay_shards
         seeds = np.random.SeedSequence([cfg.seed, 0xA9E]).generate_state(cfg.num_actors + cfg.num_replay_shards)
         self._shard_args = [
-            dict(capacity=capacity, obs_shape=self.obs_shape, obs_dtype=self.obs_dtype, action_shape=(),
-                 action_dtype=np.int64, alpha=cfg.prioritized_alpha, eps=cfg.prioritized_eps,
+            dict(capacity=capacity, obs_shape=self.obs_shape, obs_dtype=self.obs_dtype, action_shape=self.action_shape,
+                 action_dtype=self.action_dtype, alpha=cfg.prioritized_alpha, eps=cfg.prioritized_eps,
                  seed=int(seeds[cfg.num_actors + j]), min_size=cfg.min_replay_size,
                  samples_per_insert=None if math.isinf(cfg.samples_per_insert) else cfg.samples_per_insert)
             for j in range(cfg.num_replay_shards)]
-        epsilons = apex_epsilons(cfg.num_actors, cfg.epsilon_base, cfg.epsilon_alpha)
         self._actor_args = [
             dict(env_id=cfg.env_id, env_kwargs=dict(cfg.env_kwargs), num_envs=cfg.actor_envs, seed=int(seeds[i] >> 1),
-                 epsilon=epsilons[i], n_step=cfg.n_step, gamma=cfg.gamma, hidden_sizes=tuple(cfg.hidden_sizes),
-                 dueling=cfg.dueling, push_size=cfg.push_size, shard_offset=i)
+                 n_step=cfg.n_step, gamma=cfg.gamma, push_size=cfg.push_size, shard_offset=i, **self._actor_kwargs(i))
             for i in range(cfg.num_actors)]
         if cfg.backend == "local":
             self.shards = [ReplayShard(**a) for a in self._shard_args]
-            self.actors = [ApeXActor(shards=self.shards, **a) for a in self._actor_args]
+            self.actors = [self._actor_class()(shards=self.shards, **a) for a in self._actor_args]
             return
         self._ray = _import_ray()
         ray = self._ray
@@ -276,7 +326,7 @@ class ApeXDQN(AgentBase):
         free = float(ray.available_resources().get("CPU", 0.0))
         actor_cpus = cfg.actor_cpus or max(0.01, (free - cfg.shard_cpus * cfg.num_replay_shards) / 2 / cfg.num_actors)
         self._remote_shard = ray.remote(num_cpus=cfg.shard_cpus, max_restarts=0)(ReplayShard)
-        self._remote_actor = ray.remote(num_cpus=actor_cpus, max_restarts=-1, max_task_retries=-1)(ApeXActor)
+        self._remote_actor = ray.remote(num_cpus=actor_cpus, max_restarts=-1, max_task_retries=-1)(self._actor_class())
         self.shards = [self._remote_shard.remote(**a) for a in self._shard_args]
         self.actors = [self._remote_actor.remote(shards=self.shards, **a) for a in self._actor_args]
         try:  # every actor up (its envs made) before training
@@ -293,9 +343,6 @@ class ApeXDQN(AgentBase):
         self._backups_in_flight: list[Any] = [None] * cfg.num_replay_shards
         self._older_backups: list[Any] = [None] * cfg.num_replay_shards
 
-    def _weights(self) -> np.ndarray:
-        return self.optimizer.params.detach().cpu().numpy().copy()
-
     def _publish(self) -> None:
         """Makes the current weights the ones actors load at the start of their next round."""
         self.version += 1
@@ -309,62 +356,6 @@ class ApeXDQN(AgentBase):
             return method(*args)
         return self._ray.get(method.remote(*args))
 
-    # ---- acting ----
-
-    @torch.no_grad()
-    def act(self, obs: np.ndarray | torch.Tensor, deterministic: bool = True) -> np.ndarray:
-        """Greedy actions ``(B,)`` int64 of the learner's network (``deterministic=False`` explores with the
-        first actor's epsilon)."""
-        obs_np = obs.cpu().numpy() if isinstance(obs, torch.Tensor) else np.asarray(obs)
-        if obs_np.shape[1:] != self.obs_shape:
-            raise ValueError(f"obs must have shape (B, *{self.obs_shape}), got {tuple(obs_np.shape)}")
-        if self._numpy_q is not None:
-            greedy = self._numpy_q(obs_np.reshape(len(obs_np), -1)).argmax(axis=1)
-        else:
-            greedy = self.q_net(torch.from_numpy(np.ascontiguousarray(obs_np)).to(self.device)).argmax(1).cpu().numpy()
-        if deterministic:
-            return greedy
-        from fastrl.distributed import apex_epsilons
-
-        eps = apex_epsilons(self.config.num_actors, self.config.epsilon_base, self.config.epsilon_alpha)[0]
-        explore = self.rng.random(len(greedy)) < eps
-        return np.where(explore, self.rng.integers(self.n_actions, size=len(greedy)), greedy)
-
-    # ---- learning ----
-
-    def _learn(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        """One gradient step on a shard's batch; returns the new priorities ``|Q(s, a) - y|``."""
-        cfg = self.config
-        t = _batch_tensors(batch, self.device)
-        with torch.no_grad():
-            q_next = self.target_net(t["next_obs"])
-            if cfg.double:
-                boot = q_next.gather(1, self.q_net(t["next_obs"]).argmax(dim=1, keepdim=True)).squeeze(1)
-            else:
-                boot = q_next.max(dim=1).values
-            y = t["reward"] + t["discount"] * boot
-        self.optimizer.lr = self.lr(self.global_step)
-        self.optimizer.zero_grad()
-        if self._hand_grad:
-            loss, q_sa = huber_td_backward(self.q_net, t["obs"], t["action"], y, t["weights"])
-        else:
-            q_sa = self.q_net(t["obs"]).gather(1, t["action"].unsqueeze(1)).squeeze(1)
-            loss = (F.smooth_l1_loss(q_sa, y, reduction="none") * t["weights"]).mean()
-            loss.backward()
-        self.optimizer.clip_grad_norm_(cfg.max_grad_norm)
-        self.optimizer.step()
-        self.num_updates += 1
-        self.meters.add("losses/td_loss", loss.detach(), 1)
-        self.meters.add("losses/q_values", q_sa.detach().mean(), 1)
-        if cfg.sync or cfg.backend == "local":
-            self.losses.append(float(loss))
-        if self.num_updates % cfg.target_update_interval == 0:
-            with torch.no_grad():
-                self._target_params.copy_(self.optimizer.params)
-        if self.num_updates % cfg.publish_interval == 0:
-            self._publish()
-        return (q_sa - y).abs().detach().double().cpu().numpy()
-
     def _record(self, loop: TrainLoop, result: dict[str, Any]) -> None:
         prev = self.global_step
         self.global_step += int(result["steps"])
@@ -375,7 +366,7 @@ class ApeXDQN(AgentBase):
         loop.record(prev, self.global_step, result["episodes"])
 
     def train(self, steps: int | None = None, *, logger: Any = None, progress: bool = False,
-              callback: Callable[[ApeXDQN], None] | None = None, callback_interval: int = 0) -> ApeXDQN:
+              callback: Callable[[Any], None] | None = None, callback_interval: int = 0) -> ApeXAgent:
         """Trains for ``steps`` more env steps over all actors (default: up to ``config.total_steps``); rounds
         in flight when the budget is reached still count, so a call may run up to one round per actor more."""
         cfg = self.config
@@ -578,9 +569,7 @@ class ApeXDQN(AgentBase):
         """The learner, the counters, recent returns and (with ``include_replay``) every shard's state."""
         state = {
             "config": self.config.to_dict(),
-            "q_net": self.q_net.state_dict(),
-            "target_net": self.target_net.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            **self._learner_state(),
             "counters": {"global_step": self.global_step, "num_updates": self.num_updates, "version": self.version,
                          "num_episodes": self._num_episodes, "transitions": self.transitions},
             "recent_returns": list(self._recent),
@@ -605,14 +594,10 @@ class ApeXDQN(AgentBase):
                          "min_replay_size": 0, "samples_per_insert": 1.0, "sync": True, **overrides}
         return super().from_checkpoint(ckpt, device=device, inference_only=inference_only, **overrides)
 
-    def load_networks(self, state: dict[str, Any]) -> None:
-        self.q_net.load_state_dict(state["q_net"])
-        self.target_net.load_state_dict(state["target_net"])
-
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restores :meth:`state_dict`'s output; the actors start fresh envs with the restored weights."""
         self.load_networks(state)
-        self.optimizer.load_state_dict(state["optimizer"])
+        self._load_learner_state(state)
         c = state["counters"]
         self.global_step, self.num_updates = int(c["global_step"]), int(c["num_updates"])
         self.version, self._num_episodes = int(c["version"]), int(c["num_episodes"])
@@ -626,6 +611,116 @@ class ApeXDQN(AgentBase):
             self._weights_ref = self._ray.put(self._published)
         for actor in self.actors:  # the actors act with the restored weights from their next round on
             self._call(actor.set_weights, self._published, self.version)
+
+
+class ApeXDQN(ApeXAgent):
+    """Ape-X DQN; see the module docstring. The learner trains Double DQN (by default) on n-step transitions
+    with importance weights; actors explore epsilon-greedily with the paper's per-actor epsilons."""
+
+    KIND = "apex-dqn"
+    CONFIG = ApeXDQNConfig
+
+    def _actor_class(self) -> type:
+        from fastrl.distributed import ApeXDQNActor
+
+        return ApeXDQNActor
+
+    def _check_env(self, action_space: Any) -> None:
+        if not hasattr(action_space, "n"):
+            raise ValueError(f"env_id {self.config.env_id!r} has a {type(action_space).__name__} action space; "
+                             "Ape-X DQN needs a Discrete one")
+        self.n_actions = int(action_space.n)
+        self.action_shape, self.action_dtype = (), np.dtype(np.int64)
+
+    def _build_learner(self) -> None:
+        """Online and target networks, Adam over one flat buffer."""
+        cfg = self.config
+        self.q_net: QNetwork = q_network(self.obs_shape, self.n_actions, cfg.hidden_sizes, cfg.dueling).to(self.device)
+        self.target_net: QNetwork = q_network(self.obs_shape, self.n_actions, cfg.hidden_sizes, cfg.dueling)
+        self.target_net.to(self.device).load_state_dict(self.q_net.state_dict())
+        self.target_net.requires_grad_(False)
+        self.optimizer = FlatAdam(self.q_net, lr=cfg.learning_rate)
+        self._target_params = flatten_parameters(self.target_net)
+        self._hand_grad = self.device.type == "cpu" and self.q_net.linear_layers is not None
+        self._numpy_q = NumpyLinearStack(self.q_net.linear_layers) if NumpyLinearStack.supports(self.q_net) else None
+        self.meters = DeviceMeans(self.device, ("losses/td_loss", "losses/q_values"))
+
+    def _actor_kwargs(self, i: int) -> dict[str, Any]:
+        from fastrl.distributed import apex_epsilons
+
+        cfg = self.config
+        return dict(epsilon=apex_epsilons(cfg.num_actors, cfg.epsilon_base, cfg.epsilon_alpha)[i],
+                    hidden_sizes=tuple(cfg.hidden_sizes), dueling=cfg.dueling)
+
+    def _weights(self) -> np.ndarray:
+        return self.optimizer.params.detach().cpu().numpy().copy()
+
+    # ---- acting ----
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray | torch.Tensor, deterministic: bool = True) -> np.ndarray:
+        """Greedy actions ``(B,)`` int64 of the learner's network (``deterministic=False`` explores with the
+        first actor's epsilon)."""
+        obs_np = obs.cpu().numpy() if isinstance(obs, torch.Tensor) else np.asarray(obs)
+        if obs_np.shape[1:] != self.obs_shape:
+            raise ValueError(f"obs must have shape (B, *{self.obs_shape}), got {tuple(obs_np.shape)}")
+        if self._numpy_q is not None:
+            greedy = self._numpy_q(obs_np.reshape(len(obs_np), -1)).argmax(axis=1)
+        else:
+            greedy = self.q_net(torch.from_numpy(np.ascontiguousarray(obs_np)).to(self.device)).argmax(1).cpu().numpy()
+        if deterministic:
+            return greedy
+        from fastrl.distributed import apex_epsilons
+
+        eps = apex_epsilons(self.config.num_actors, self.config.epsilon_base, self.config.epsilon_alpha)[0]
+        explore = self.rng.random(len(greedy)) < eps
+        return np.where(explore, self.rng.integers(self.n_actions, size=len(greedy)), greedy)
+
+    # ---- learning ----
+
+    def _learn(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """One gradient step on a shard's batch; returns the new priorities ``|Q(s, a) - y|``."""
+        cfg = self.config
+        t = _batch_tensors(batch, self.device)
+        with torch.no_grad():
+            q_next = self.target_net(t["next_obs"])
+            if cfg.double:
+                boot = q_next.gather(1, self.q_net(t["next_obs"]).argmax(dim=1, keepdim=True)).squeeze(1)
+            else:
+                boot = q_next.max(dim=1).values
+            y = t["reward"] + t["discount"] * boot
+        self.optimizer.lr = self.lr(self.global_step)
+        self.optimizer.zero_grad()
+        if self._hand_grad:
+            loss, q_sa = huber_td_backward(self.q_net, t["obs"], t["action"], y, t["weights"])
+        else:
+            q_sa = self.q_net(t["obs"]).gather(1, t["action"].unsqueeze(1)).squeeze(1)
+            loss = (F.smooth_l1_loss(q_sa, y, reduction="none") * t["weights"]).mean()
+            loss.backward()
+        self.optimizer.clip_grad_norm_(cfg.max_grad_norm)
+        self.optimizer.step()
+        self.num_updates += 1
+        self.meters.add("losses/td_loss", loss.detach(), 1)
+        self.meters.add("losses/q_values", q_sa.detach().mean(), 1)
+        if cfg.sync or cfg.backend == "local":
+            self.losses.append(float(loss))
+        if self.num_updates % cfg.target_update_interval == 0:
+            with torch.no_grad():
+                self._target_params.copy_(self.optimizer.params)
+        if self.num_updates % cfg.publish_interval == 0:
+            self._publish()
+        return (q_sa - y).abs().detach().double().cpu().numpy()
+
+    def _learner_state(self) -> dict[str, Any]:
+        return {"q_net": self.q_net.state_dict(), "target_net": self.target_net.state_dict(),
+                "optimizer": self.optimizer.state_dict()}
+
+    def load_networks(self, state: dict[str, Any]) -> None:
+        self.q_net.load_state_dict(state["q_net"])
+        self.target_net.load_state_dict(state["target_net"])
+
+    def _load_learner_state(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
 
 
 def _is_death(ray: Any, err: BaseException) -> bool:

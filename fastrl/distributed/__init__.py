@@ -3,12 +3,14 @@
 Many actor processes, each with its own exploration, step their own ``fastrl.make_vec`` envs with a CPU copy of
 the policy, assemble n-step transitions and their initial priorities locally and push them in batches to
 prioritized replay shards; one learner samples from the shards, trains, sends priority updates back and
-publishes weights that the actors pick up between rounds. See :class:`fastrl.agents.ApeXDQN`.
+publishes weights that the actors pick up between rounds. See :class:`fastrl.agents.ApeXDQN` and
+:class:`fastrl.agents.ApeXDDPG`.
 
 - :class:`ReplayShard`: a :class:`fastrl.PrioritizedReplayBuffer` of complete n-step transitions, with Reverb-style
   rate limiting (a minimum size before sampling, a bounded samples-per-insert ratio) and a ``state_dict``.
-- :class:`ApeXActor`: envs, a policy copy, epsilon-greedy exploration, n-step assembly and initial priorities.
-- :func:`apex_epsilons`: the paper's per-actor exploration rates.
+- :class:`ApeXDQNActor`, :class:`ApeXDDPGActor`: envs, a policy copy, exploration (epsilon-greedy; Gaussian
+  noise), n-step assembly and initial priorities (both on :class:`ApeXActorBase`).
+- :func:`apex_epsilons`, :func:`apex_noise_scales`: per-actor exploration rates (the paper's) and noise scales.
 - :func:`init_ray`: ``ray.init`` such that Ray's workers import the same fastrl as this process (use it when
   you start Ray yourself from a directory holding another copy of fastrl, such as a source checkout).
 
@@ -19,8 +21,16 @@ agent does, when it starts (``pip install "fastrl[ray]"``).
 
 from __future__ import annotations
 
-from fastrl.distributed.actor import ApeXActor, NStepAssembler, apex_epsilons
+from fastrl.distributed.actor import (
+    ApeXActorBase,
+    ApeXDDPGActor,
+    ApeXDQNActor,
+    NStepAssembler,
+    apex_epsilons,
+    apex_noise_scales,
+)
 from fastrl.distributed.ray_init import init_ray
 from fastrl.distributed.shard import ReplayShard
 
-__all__ = ["ApeXActor", "NStepAssembler", "ReplayShard", "apex_epsilons", "init_ray"]
+__all__ = ["ApeXActorBase", "ApeXDDPGActor", "ApeXDQNActor", "NStepAssembler", "ReplayShard", "apex_epsilons",
+           "apex_noise_scales", "init_ray"]

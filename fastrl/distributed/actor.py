@@ -1,5 +1,7 @@
-"""Ape-X actors: envs, a CPU copy of the policy, epsilon-greedy exploration, n-step transitions and their
-initial priorities, pushed to replay shards in batches."""
+"""Ape-X actors: envs, a CPU copy of the policy, exploration of their own, n-step transitions and their initial
+priorities, pushed to replay shards in batches. :class:`ApeXDQNActor` explores epsilon-greedily with a copy of
+the Q-network; :class:`ApeXDDPGActor` adds Gaussian noise to a copy of the deterministic actor and computes
+priorities with a copy of the critic."""
 
 from __future__ import annotations
 
@@ -10,10 +12,10 @@ import numpy as np
 import torch
 
 from fastrl.agents.runner import EnvRunner
-from fastrl.nets import NumpyLinearStack, q_network
+from fastrl.nets import Actor, Critics, NumpyLinearStack, q_network
 from fastrl.optim import flatten_parameters
 
-__all__ = ["ApeXActor", "NStepAssembler", "apex_epsilons"]
+__all__ = ["ApeXActorBase", "ApeXDDPGActor", "ApeXDQNActor", "NStepAssembler", "apex_epsilons", "apex_noise_scales"]
 
 
 def apex_epsilons(num_actors: int, base: float = 0.4, alpha: float = 7.0) -> list[float]:
@@ -24,6 +26,19 @@ def apex_epsilons(num_actors: int, base: float = 0.4, alpha: float = 7.0) -> lis
     if num_actors == 1:
         return [base]
     return [base ** (1 + alpha * i / (num_actors - 1)) for i in range(num_actors)]
+
+
+def apex_noise_scales(num_actors: int, high: float, low: float) -> list[float]:
+    """Per-actor Gaussian noise scales for Ape-X DDPG, the continuous counterpart of :func:`apex_epsilons`:
+    geometrically spaced from ``high`` (actor 0, the most exploratory) down to ``low`` (the last actor);
+    ``high`` for one actor. Scales are fractions of the action box's half-width."""
+    if num_actors < 1:
+        raise ValueError(f"num_actors must be >= 1, got {num_actors}")
+    if not 0.0 < low <= high:
+        raise ValueError(f"the noise scales must satisfy 0 < low <= high, got low={low}, high={high}")
+    if num_actors == 1:
+        return [float(high)]
+    return [float(high * (low / high) ** (i / (num_actors - 1))) for i in range(num_actors)]
 
 
 class NStepAssembler:
@@ -66,32 +81,32 @@ class NStepAssembler:
         return out
 
 
-class ApeXActor:
-    """One Ape-X actor: ``num_envs`` envs of ``env_id``, an epsilon-greedy copy of the Q-network, n-step
-    assembly and initial priorities ``|R + discount * max_a Q(s', a) - Q(s, a)|`` from its own copy, pushed
-    to the shards (round robin) in batches of about ``push_size`` transitions.
+
+
+class ApeXActorBase:
+    """What every Ape-X actor does: ``num_envs`` envs of ``env_id``, n-step assembly, and pushes of about
+    ``push_size`` transitions with their initial priorities to the shards (round robin). A subclass builds its
+    policy copy (``_flat``: its parameters as one flat tensor, in the learner's layout), picks actions
+    (:meth:`_act`) and computes priorities (:meth:`_priorities`).
 
     ``shards`` are :class:`ReplayShard` objects or Ray handles to them; with handles, :meth:`run` waits until
     its pushes have landed before it returns, so the shards' contents are known when it returns.
     """
 
-    def __init__(self, *, env_id: str, env_kwargs: dict[str, Any], num_envs: int, seed: int, epsilon: float,
-                 n_step: int, gamma: float, hidden_sizes: tuple[int, ...], dueling: bool, push_size: int,
-                 shards: list[Any], shard_offset: int = 0) -> None:
+    #: dtype of the actions pushed to the shards
+    ACTION_DTYPE: Any = np.int64
+
+    def __init__(self, *, env_id: str, env_kwargs: dict[str, Any], num_envs: int, seed: int, n_step: int,
+                 gamma: float, push_size: int, shards: list[Any], shard_offset: int = 0) -> None:
         torch.set_num_threads(1)
         self.runner = EnvRunner(env_id, num_envs, seed, env_kwargs)
-        n_actions = int(self.runner.action_space.n)
-        self.q_net = q_network(self.runner.obs_shape, n_actions, hidden_sizes, dueling).requires_grad_(False)
-        self._flat = flatten_parameters(self.q_net)
-        self._numpy_q = NumpyLinearStack(self.q_net.linear_layers) if NumpyLinearStack.supports(self.q_net) else None
-        self.n_actions = n_actions
-        self.epsilon = float(epsilon)
         self.rng = np.random.default_rng(np.random.SeedSequence([seed, 0xAC7]))
         self.assembler = NStepAssembler(num_envs, n_step, gamma)
         self.push_size = int(push_size)
         self.shards = list(shards)
         self._next_shard = int(shard_offset) % max(len(self.shards), 1)
         self._pending: list[tuple] = []
+        self._flat: torch.Tensor  # set by the subclass
         self.version = -1
         self.steps = 0
 
@@ -110,26 +125,20 @@ class ApeXActor:
         self.shards = list(shards)
         self._next_shard %= len(self.shards)
 
-    # ---- the policy ----
-
     def set_weights(self, flat: np.ndarray, version: int) -> None:
         """Loads the learner's flat parameters (``version`` counts the learner's publications)."""
         self._flat.copy_(torch.from_numpy(np.asarray(flat, dtype=np.float32)))
         self.version = int(version)
 
-    def _q(self, obs: np.ndarray) -> np.ndarray:
-        if self._numpy_q is not None:
-            return self._numpy_q(obs.reshape(len(obs), -1))
-        with torch.no_grad():
-            return self.q_net(torch.from_numpy(np.ascontiguousarray(obs))).numpy()
+    # ---- what a subclass defines ----
 
     def _act(self, obs: np.ndarray) -> np.ndarray:
-        n = len(obs)
-        explore = self.rng.random(n) < self.epsilon
-        actions = np.empty(n, dtype=np.int64) if explore.all() else self._q(obs).argmax(axis=1)
-        if explore.any():
-            actions[explore] = self.rng.integers(self.n_actions, size=int(explore.sum()))
-        return actions
+        """Exploratory actions of the envs for observations ``(num_envs, *obs_shape)``."""
+        raise NotImplementedError
+
+    def _priorities(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """Initial priorities ``(B,)``: the absolute TD errors of the batch's transitions under the actor's copy."""
+        raise NotImplementedError
 
     # ---- the loop ----
 
@@ -146,9 +155,9 @@ class ApeXActor:
             t = self.runner.step(self._act(self.runner.obs))
             self._pending += self.assembler.step(t.obs, t.action, t.reward, t.next_obs, t.terminated, t.truncated)
             episodes += t.episodes
+            self.steps += self.runner.num_envs
             if len(self._pending) >= self.push_size:
                 pushed += self._push(refs)
-        self.steps += int(steps) * self.runner.num_envs
         if refs:
             import ray
 
@@ -159,12 +168,10 @@ class ApeXActor:
     def _push(self, refs: list[Any]) -> int:
         """Sends the pending transitions with their initial priorities to the next shard."""
         obs, action, ret, discount, next_obs = zip(*self._pending, strict=True)
-        batch = {"obs": np.stack(obs), "action": np.asarray(action, dtype=np.int64),
+        batch = {"obs": np.stack(obs), "action": np.asarray(action, dtype=self.ACTION_DTYPE),
                  "reward": np.asarray(ret, dtype=np.float64), "discount": np.asarray(discount, dtype=np.float32),
                  "next_obs": np.stack(next_obs)}
-        q = self._q(batch["obs"])[np.arange(len(obs)), batch["action"]]
-        target = batch["reward"] + batch["discount"] * self._q(batch["next_obs"]).max(axis=1)
-        priorities = np.abs(target - q)
+        priorities = self._priorities(batch)
         self._pending = []
         shard = self.shards[self._next_shard]
         self._next_shard = (self._next_shard + 1) % len(self.shards)
@@ -176,3 +183,89 @@ class ApeXActor:
 
     def close(self) -> None:
         self.runner.close()
+
+
+class ApeXDQNActor(ApeXActorBase):
+    """An Ape-X DQN actor: an epsilon-greedy copy of the Q-network; initial priorities
+    ``|R + discount * max_a Q(s', a) - Q(s, a)|`` from that copy. Arguments beyond
+    :class:`ApeXActorBase`'s: the exploration rate and the Q-network's shape."""
+
+    ACTION_DTYPE = np.int64
+
+    def __init__(self, *, epsilon: float, hidden_sizes: tuple[int, ...], dueling: bool, **common: Any) -> None:
+        super().__init__(**common)
+        self.n_actions = int(self.runner.action_space.n)
+        self.q_net = q_network(self.runner.obs_shape, self.n_actions, hidden_sizes, dueling).requires_grad_(False)
+        self._flat = flatten_parameters(self.q_net)
+        self._numpy_q = NumpyLinearStack(self.q_net.linear_layers) if NumpyLinearStack.supports(self.q_net) else None
+        self.epsilon = float(epsilon)
+
+    def _q(self, obs: np.ndarray) -> np.ndarray:
+        if self._numpy_q is not None:
+            return self._numpy_q(obs.reshape(len(obs), -1))
+        with torch.no_grad():
+            return self.q_net(torch.from_numpy(np.ascontiguousarray(obs))).numpy()
+
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        n = len(obs)
+        explore = self.rng.random(n) < self.epsilon
+        actions = np.empty(n, dtype=np.int64) if explore.all() else self._q(obs).argmax(axis=1)
+        if explore.any():
+            actions[explore] = self.rng.integers(self.n_actions, size=int(explore.sum()))
+        return actions
+
+    def _priorities(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        q = self._q(batch["obs"])[np.arange(len(batch["obs"])), batch["action"]]
+        target = batch["reward"] + batch["discount"] * self._q(batch["next_obs"]).max(axis=1)
+        return np.abs(target - q)
+
+
+class ApeXDDPGActor(ApeXActorBase):
+    """An Ape-X DDPG actor: a copy of the deterministic actor plus Gaussian noise of scale ``noise_sigma``
+    (a fraction of the action box's half-width; clipped to the box), uniform actions for its first
+    ``random_steps`` env steps; initial priorities ``|R + discount * Q(s', mu(s')) - Q(s, a)|`` from its copy of
+    the critic. Its flat parameters are the actor's followed by the critic's, as the learner publishes them."""
+
+    ACTION_DTYPE = np.float32
+
+    def __init__(self, *, noise_sigma: float, random_steps: int, hidden_sizes: tuple[int, ...],
+                 **common: Any) -> None:
+        super().__init__(**common)
+        space = self.runner.action_space
+        self.low, self.high = space.low.astype(np.float32), space.high.astype(np.float32)
+        obs_dim, act_dim = int(np.prod(self.runner.obs_shape)), int(space.shape[0])
+        self.actor = Actor(obs_dim, act_dim, self.low, self.high, hidden_sizes).requires_grad_(False)
+        self.critic = Critics(1, obs_dim, act_dim, hidden_sizes).requires_grad_(False)
+        self._actor_flat, self._critic_flat = flatten_parameters(self.actor), flatten_parameters(self.critic)
+        self._mu_np = NumpyLinearStack(self.actor.net.linears)
+        self._scale = self.actor.action_scale.numpy()
+        self._bias = self.actor.action_bias.numpy()
+        self.noise_sigma = float(noise_sigma)
+        self.random_steps = int(random_steps)
+
+    def set_weights(self, flat: np.ndarray, version: int) -> None:
+        """Loads the learner's actor parameters followed by its critic's, as one flat array."""
+        flat_t = torch.from_numpy(np.asarray(flat, dtype=np.float32))
+        n = self._actor_flat.numel()
+        self._actor_flat.copy_(flat_t[:n])
+        self._critic_flat.copy_(flat_t[n:])
+        self.version = int(version)
+
+    def _mu(self, obs: np.ndarray) -> np.ndarray:
+        return self._bias + self._scale * np.tanh(self._mu_np(obs.reshape(len(obs), -1)))
+
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        n = len(obs)
+        if self.steps < self.random_steps:
+            return self.rng.uniform(self.low, self.high, (n, len(self.low))).astype(np.float32)
+        noise = self.rng.standard_normal((n, len(self.low))) * (self.noise_sigma * self._scale)
+        return np.clip(self._mu(obs) + noise, self.low, self.high).astype(np.float32)
+
+    def _priorities(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        with torch.no_grad():
+            obs = torch.from_numpy(batch["obs"].reshape(len(batch["obs"]), -1).astype(np.float32))
+            next_obs = torch.from_numpy(batch["next_obs"].reshape(len(obs), -1).astype(np.float32))
+            q = self.critic.first(obs, torch.from_numpy(batch["action"]))
+            q_next = self.critic.first(next_obs, self.actor(next_obs))
+        target = batch["reward"] + batch["discount"] * q_next.double().numpy()
+        return np.abs(target - q.double().numpy())
