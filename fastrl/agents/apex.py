@@ -15,7 +15,8 @@ weights, sends the new priorities back without waiting, copies the target networ
 updates; an actor picks the newest weights up at the start of each round of ``weight_sync_interval`` steps.
 
 Shards limit the rate: no sampling below ``min_replay_size`` transitions, and at most ``samples_per_insert``
-sampled transitions per inserted one (the learner waits for actors; actors never wait).
+sampled transitions per inserted one; the ratio holds both ways (the learner waits for actors, and actors more
+than a round of every actor ahead of the learner wait for it).
 
 Fault tolerance: actors restart by themselves (Ray's ``max_restarts``; the interrupted round runs again); a
 shard that dies is rebuilt from its last backup (``shard_backup_interval`` updates) and the actors are
