@@ -182,7 +182,7 @@ def test_ddpg_actor_explores_in_the_box_and_prioritizes_with_its_critic():
         exact.close()
 
 
-def test_apex_ddpg_local_backend_checks_and_keeps_actors_in_step():
+def test_apex_ddpg_local_backend_checks_and_keeps_actors_in_step(tmp_path):
     agent = ApeXDDPG(**SMALL_DDPG, backend="local")
     try:
         agent.train(1500)
@@ -200,6 +200,19 @@ def test_apex_ddpg_local_backend_checks_and_keeps_actors_in_step():
             np.testing.assert_array_equal(np.concatenate([actor._actor_flat.numpy(), actor._critic_flat.numpy()]),
                                           agent._weights())
         np.testing.assert_array_equal(agent._weights(), _flat(agent.actor, agent.critic))
+        # a checkpoint file holds the learner, the counters and the shard
+        agent.save(tmp_path / "apex-ddpg.pt")
+        resumed = ApeXDDPG.load(tmp_path / "apex-ddpg.pt")
+        try:
+            assert (resumed.global_step, resumed.num_updates) == (agent.global_step, agent.num_updates)
+            assert resumed.shard_stats() == agent.shard_stats()
+            obs = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+            np.testing.assert_array_equal(resumed.act(obs), agent.act(obs))
+            for name in ("actor_target", "critic_target"):
+                np.testing.assert_array_equal(_flat(getattr(resumed, name)), _flat(getattr(agent, name)))
+            resumed.train(300)
+        finally:
+            resumed.close()
     finally:
         agent.close()
     with pytest.raises(ValueError, match="Box"):
