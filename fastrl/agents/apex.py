@@ -434,11 +434,8 @@ class ApeXAgent(AgentBase):
             self.wait_seconds += clock() - waited
             if ref in actor_calls:
                 i = actor_calls.pop(ref)
-                try:
-                    result = ray.get(ref)
-                except ray.exceptions.RayError as err:
-                    if not _is_death(ray, err):
-                        raise
+                result = self._get_unless_dead(ref)
+                if result is _DEAD:
                     # The actor died (Ray restarts it with its first arguments) or pushed to a shard that died:
                     # rebuild dead shards, point this actor to the current ones; its round is lost.
                     self._restore_dead_shards()
@@ -455,11 +452,8 @@ class ApeXAgent(AgentBase):
                 blocked.clear()
                 continue
             j = sample_calls.pop(ref)
-            try:
-                batch = ray.get(ref)
-            except ray.exceptions.RayError as err:
-                if not _is_death(ray, err):
-                    raise
+            batch = self._get_unless_dead(ref)
+            if batch is _DEAD:
                 self._restore_dead_shards()
                 launch_sample(j)
                 continue
@@ -477,13 +471,22 @@ class ApeXAgent(AgentBase):
         self.train_seconds += clock() - started
         # Rounds still running count; samples still in flight are dropped.
         for ref in list(actor_calls):
-            try:
-                self._record(loop, ray.get(ref))
-            except ray.exceptions.RayError as err:
-                if not _is_death(ray, err):
-                    raise
+            result = self._get_unless_dead(ref)
+            if result is not _DEAD:
+                self._record(loop, result)
         if sample_calls:
             ray.wait(list(sample_calls), num_returns=len(sample_calls))
+
+    def _get_unless_dead(self, ref: Any) -> Any:
+        """``ray.get(ref)``, or ``_DEAD`` when the worker that was to answer died; errors raised by fastrl's own
+        code in a worker propagate."""
+        ray = self._ray
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayError as err:
+            if not _is_death(ray, err):
+                raise
+            return _DEAD
 
     def _take_backups(self, refresh: bool = True) -> None:
         """Keeps each shard's newest complete backup: a backup replaces the previous one only once it is ready
@@ -722,6 +725,9 @@ class ApeXDQN(ApeXAgent):
 
     def _load_learner_state(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
+
+
+_DEAD = object()  # what _get_unless_dead returns for a dead worker
 
 
 def _is_death(ray: Any, err: BaseException) -> bool:
