@@ -250,7 +250,8 @@ class NumpyLinearStack:
     observations at a time: a handful of small products cost a few microseconds in NumPy, where torch's
     per-operation overhead costs tens. It holds NumPy views of the CPU float32 parameters, so it follows their
     in-place updates (optimizer steps, ``load_state_dict``) without copying. The values equal torch's up to
-    float32 rounding (a different BLAS); only the argmax is meant to be taken from them.
+    float32 rounding (a different BLAS): fine for acting (an argmax, or a deterministic policy's action), not
+    for gradients or bit-exact comparisons.
     """
 
     #: batches up to this many rows are worth computing in NumPy; larger ones go to torch

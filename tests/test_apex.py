@@ -43,6 +43,8 @@ def test_noise_scales_spread_geometrically():
         apex_noise_scales(0, 0.3, 0.05)
     with pytest.raises(ValueError, match="low"):
         apex_noise_scales(2, 0.1, 0.2)
+    with pytest.raises(ValueError, match="inf"):
+        apex_noise_scales(3, float("inf"), 0.05)
 
 
 def test_nstep_assembler_against_a_direct_computation():
@@ -126,7 +128,7 @@ def test_local_backend_trains_with_the_rate_limit():
         agent.train(2000)
         agent.load_state_dict(saved)
         for actor in agent.actors:
-            np.testing.assert_array_equal(actor._flat.numpy(), agent._weights())
+            np.testing.assert_array_equal(actor._flats[0].numpy(), agent._weights())
             assert actor.version == agent.version
     finally:
         agent.close()
@@ -197,8 +199,7 @@ def test_apex_ddpg_local_backend_checks_and_keeps_actors_in_step(tmp_path):
         agent.train(500)
         agent.load_state_dict(saved)
         for actor in agent.actors:  # the actors hold the learner's actor and critic
-            np.testing.assert_array_equal(np.concatenate([actor._actor_flat.numpy(), actor._critic_flat.numpy()]),
-                                          agent._weights())
+            np.testing.assert_array_equal(np.concatenate([f.numpy() for f in actor._flats]), agent._weights())
         np.testing.assert_array_equal(agent._weights(), _flat(agent.actor, agent.critic))
         # a checkpoint file holds the learner, the counters and the shard
         agent.save(tmp_path / "apex-ddpg.pt")
@@ -210,6 +211,11 @@ def test_apex_ddpg_local_backend_checks_and_keeps_actors_in_step(tmp_path):
             np.testing.assert_array_equal(resumed.act(obs), agent.act(obs))
             for name in ("actor_target", "critic_target"):
                 np.testing.assert_array_equal(_flat(getattr(resumed, name)), _flat(getattr(agent, name)))
+            # the resumed run's fresh actors hold trained weights: no second phase of uniform actions
+            fresh = resumed.actors[0]
+            assert fresh.steps == 0 < fresh.random_steps and fresh.version == agent.version > 0
+            fresh.noise_sigma = 0.0
+            np.testing.assert_allclose(fresh._act(obs[:2]), agent.act(obs[:2]), rtol=1e-5, atol=1e-6)
             resumed.train(300)
         finally:
             resumed.close()
@@ -223,6 +229,7 @@ def test_apex_ddpg_local_backend_checks_and_keeps_actors_in_step(tmp_path):
         ApeXDDPG(**SMALL_DDPG, tau=0.0, backend="local")
 
 
+@pytest.mark.slow
 def test_apex_ddpg_preset_learns_pendulum():
     """The Pendulum preset, in the synchronous in-process mode (its updates are decided by the rate limiter):
     from about -1400 (random) to a greedy return above -400 within 16K env steps."""

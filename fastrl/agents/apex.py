@@ -49,7 +49,7 @@ from fastrl.nets import NumpyLinearStack, QNetwork, q_network
 from fastrl.optim import FlatAdam, flatten_parameters
 from fastrl.schedules import LinearSchedule
 
-__all__ = ["ApeXDQN", "ApeXDQNConfig"]
+__all__ = ["ApeXAgent", "ApeXConfig", "ApeXDQN", "ApeXDQNConfig", "batch_tensors"]
 
 
 @dataclass
@@ -184,7 +184,7 @@ class ApeXDQNConfig(ApeXConfig):
         require_real(self, "epsilon_alpha", 0.0)
 
 
-def _batch_tensors(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
+def batch_tensors(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
     """A shard's batch as tensors on ``device`` (copies: arrays from Ray's object store are read-only views);
     for CUDA through pinned host memory, copied without blocking."""
     out = {k: torch.tensor(v) for k, v in batch.items() if k != "indices"}
@@ -685,7 +685,7 @@ class ApeXDQN(ApeXAgent):
     def _learn(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         """One gradient step on a shard's batch; returns the new priorities ``|Q(s, a) - y|``."""
         cfg = self.config
-        t = _batch_tensors(batch, self.device)
+        t = batch_tensors(batch, self.device)
         with torch.no_grad():
             q_next = self.target_net(t["next_obs"])
             if cfg.double:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from fastrl.agents.apex import ApeXAgent, ApeXConfig, _batch_tensors
+from fastrl.agents.apex import ApeXAgent, ApeXConfig, batch_tensors
 from fastrl.agents.config import require, require_int, require_real
 from fastrl.agents.loop import DeviceMeans
 from fastrl.losses import critic_mse_backward, dpg_actor_backward
@@ -59,9 +59,10 @@ class ApeXDDPGConfig(ApeXConfig):
     env_id: str = "Pendulum-v1"
     """gymnasium id of the task (a one-dimensional Box action space), made with ``fastrl.make_vec``."""
     actor_learning_rate: float | None = None
-    """Adam learning rate of the actor (None: ``learning_rate``); follows ``learning_rate_final``'s decay."""
+    """Adam learning rate of the actor (None: ``learning_rate``), scaled over the run by the same factor as
+    ``learning_rate`` (ending at ``actor_learning_rate * learning_rate_final / learning_rate``)."""
     critic_learning_rate: float | None = None
-    """Adam learning rate of the critic (None: ``learning_rate``); follows ``learning_rate_final``'s decay."""
+    """Adam learning rate of the critic (None: ``learning_rate``), scaled as ``actor_learning_rate``."""
     tau: float | None = None
     """Polyak coefficient of the target networks, applied after every update (1 copies)."""
     noise_sigma_max: float | None = None
@@ -69,7 +70,8 @@ class ApeXDDPGConfig(ApeXConfig):
     noise_sigma_min: float | None = None
     """noise scale of the last actor; the others' lie geometrically between the two."""
     random_steps: int | None = None
-    """env steps of uniform random actions each actor takes before its policy acts."""
+    """env steps of uniform random actions each actor takes before its policy acts (while it holds the
+    learner's initial weights: a resumed run does not repeat them)."""
 
     def validate(self) -> None:
         super().validate()
@@ -78,6 +80,7 @@ class ApeXDDPGConfig(ApeXConfig):
         require_real(self, "tau", 0.0, 1.0, low_open=True)
         require_real(self, "noise_sigma_min", 0.0, low_open=True)
         require_real(self, "noise_sigma_max", 0.0, low_open=True)
+        require(self, "noise_sigma_max", math.isfinite(self.noise_sigma_max), "finite")
         require(self, "noise_sigma_max", self.noise_sigma_max >= self.noise_sigma_min, "at least noise_sigma_min")
         require_int(self, "random_steps", 0)
 
@@ -167,7 +170,7 @@ class ApeXDDPG(ApeXAgent):
         """One critic and one actor step on a shard's batch, then the Polyak updates; returns the new
         priorities ``|Q(s, a) - y|``."""
         cfg = self.config
-        t = _batch_tensors(batch, self.device)
+        t = batch_tensors(batch, self.device)
         obs, action, next_obs = t["obs"].flatten(1).float(), t["action"], t["next_obs"].flatten(1).float()
         with torch.no_grad():
             y = t["reward"] + t["discount"] * self.critic_target.first(next_obs, self.actor_target(next_obs))

@@ -5,6 +5,7 @@ priorities with a copy of the critic."""
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any
 
@@ -34,8 +35,8 @@ def apex_noise_scales(num_actors: int, high: float, low: float) -> list[float]:
     ``high`` for one actor. Scales are fractions of the action box's half-width."""
     if num_actors < 1:
         raise ValueError(f"num_actors must be >= 1, got {num_actors}")
-    if not 0.0 < low <= high:
-        raise ValueError(f"the noise scales must satisfy 0 < low <= high, got low={low}, high={high}")
+    if not 0.0 < low <= high < math.inf:
+        raise ValueError(f"the noise scales must satisfy 0 < low <= high < inf, got low={low}, high={high}")
     if num_actors == 1:
         return [float(high)]
     return [float(high * (low / high) ** (i / (num_actors - 1))) for i in range(num_actors)]
@@ -81,13 +82,11 @@ class NStepAssembler:
         return out
 
 
-
-
 class ApeXActorBase:
     """What every Ape-X actor does: ``num_envs`` envs of ``env_id``, n-step assembly, and pushes of about
     ``push_size`` transitions with their initial priorities to the shards (round robin). A subclass builds its
-    policy copy (``_flat``: its parameters as one flat tensor, in the learner's layout), picks actions
-    (:meth:`_act`) and computes priorities (:meth:`_priorities`).
+    policy copy and lists its flat parameter buffers in the learner's layout (``_flats``: the learner publishes
+    their concatenation), picks actions (:meth:`_act`) and computes priorities (:meth:`_priorities`).
 
     ``shards`` are :class:`ReplayShard` objects or Ray handles to them; with handles, :meth:`run` waits until
     its pushes have landed before it returns, so the shards' contents are known when it returns.
@@ -106,7 +105,7 @@ class ApeXActorBase:
         self.shards = list(shards)
         self._next_shard = int(shard_offset) % max(len(self.shards), 1)
         self._pending: list[tuple] = []
-        self._flat: torch.Tensor  # set by the subclass
+        self._flats: list[torch.Tensor] = []  # set by the subclass
         self.version = -1
         self.steps = 0
 
@@ -126,8 +125,17 @@ class ApeXActorBase:
         self._next_shard %= len(self.shards)
 
     def set_weights(self, flat: np.ndarray, version: int) -> None:
-        """Loads the learner's flat parameters (``version`` counts the learner's publications)."""
-        self._flat.copy_(torch.from_numpy(np.asarray(flat, dtype=np.float32)))
+        """Loads the learner's flat parameters (``version`` counts the learner's publications).
+
+        Raises:
+            ValueError: ``flat`` does not hold exactly this actor's parameters.
+        """
+        flat_t = torch.from_numpy(np.ascontiguousarray(flat, dtype=np.float32)).reshape(-1)
+        sizes = [f.numel() for f in self._flats]
+        if flat_t.numel() != sum(sizes):
+            raise ValueError(f"flat must hold the actor's {sum(sizes)} parameters, got {flat_t.numel()}")
+        for part, values in zip(self._flats, flat_t.split(sizes), strict=True):
+            part.copy_(values)
         self.version = int(version)
 
     # ---- what a subclass defines ----
@@ -196,7 +204,7 @@ class ApeXDQNActor(ApeXActorBase):
         super().__init__(**common)
         self.n_actions = int(self.runner.action_space.n)
         self.q_net = q_network(self.runner.obs_shape, self.n_actions, hidden_sizes, dueling).requires_grad_(False)
-        self._flat = flatten_parameters(self.q_net)
+        self._flats = [flatten_parameters(self.q_net)]
         self._numpy_q = NumpyLinearStack(self.q_net.linear_layers) if NumpyLinearStack.supports(self.q_net) else None
         self.epsilon = float(epsilon)
 
@@ -222,9 +230,13 @@ class ApeXDQNActor(ApeXActorBase):
 
 class ApeXDDPGActor(ApeXActorBase):
     """An Ape-X DDPG actor: a copy of the deterministic actor plus Gaussian noise of scale ``noise_sigma``
-    (a fraction of the action box's half-width; clipped to the box), uniform actions for its first
-    ``random_steps`` env steps; initial priorities ``|R + discount * Q(s', mu(s')) - Q(s, a)|`` from its copy of
-    the critic. Its flat parameters are the actor's followed by the critic's, as the learner publishes them."""
+    (a fraction of the action box's half-width; clipped to the box); initial priorities
+    ``|R + discount * Q(s', mu(s')) - Q(s, a)|`` from its copy of the critic. Its flat parameters are the
+    actor's followed by the critic's, as the learner publishes them.
+
+    It acts uniformly in the box for its first ``random_steps`` env steps while it holds the learner's initial
+    weights (version 0 or none); an actor started later (a resumed run, or one Ray restarted) gets trained
+    weights with its first round and acts with its policy at once."""
 
     ACTION_DTYPE = np.float32
 
@@ -236,27 +248,19 @@ class ApeXDDPGActor(ApeXActorBase):
         obs_dim, act_dim = int(np.prod(self.runner.obs_shape)), int(space.shape[0])
         self.actor = Actor(obs_dim, act_dim, self.low, self.high, hidden_sizes).requires_grad_(False)
         self.critic = Critics(1, obs_dim, act_dim, hidden_sizes).requires_grad_(False)
-        self._actor_flat, self._critic_flat = flatten_parameters(self.actor), flatten_parameters(self.critic)
+        self._flats = [flatten_parameters(self.actor), flatten_parameters(self.critic)]
         self._mu_np = NumpyLinearStack(self.actor.net.linears)
         self._scale = self.actor.action_scale.numpy()
         self._bias = self.actor.action_bias.numpy()
         self.noise_sigma = float(noise_sigma)
         self.random_steps = int(random_steps)
 
-    def set_weights(self, flat: np.ndarray, version: int) -> None:
-        """Loads the learner's actor parameters followed by its critic's, as one flat array."""
-        flat_t = torch.from_numpy(np.asarray(flat, dtype=np.float32))
-        n = self._actor_flat.numel()
-        self._actor_flat.copy_(flat_t[:n])
-        self._critic_flat.copy_(flat_t[n:])
-        self.version = int(version)
-
     def _mu(self, obs: np.ndarray) -> np.ndarray:
         return self._bias + self._scale * np.tanh(self._mu_np(obs.reshape(len(obs), -1)))
 
     def _act(self, obs: np.ndarray) -> np.ndarray:
         n = len(obs)
-        if self.steps < self.random_steps:
+        if self.steps < self.random_steps and self.version <= 0:
             return self.rng.uniform(self.low, self.high, (n, len(self.low))).astype(np.float32)
         noise = self.rng.standard_normal((n, len(self.low))) * (self.noise_sigma * self._scale)
         return np.clip(self._mu(obs) + noise, self.low, self.high).astype(np.float32)
