@@ -28,8 +28,8 @@ from gymnasium import spaces
 
 from fastrl.agents.apex import ApeXAgent, ApeXConfig, batch_tensors
 from fastrl.agents.config import require, require_int, require_real
+from fastrl.agents.ddpg import actor_step, critic_step
 from fastrl.agents.loop import DeviceMeans
-from fastrl.losses import critic_mse_backward, dpg_actor_backward
 from fastrl.nets import Actor, Critics, NumpyLinearStack
 from fastrl.optim import FlatAdam, flatten_parameters
 
@@ -177,38 +177,24 @@ class ApeXDDPG(ApeXAgent):
         factor = self.lr(self.global_step) / cfg.learning_rate  # learning_rate_final's decay, for both
         self.critic_optimizer.lr = (cfg.critic_learning_rate or cfg.learning_rate) * factor
         self.actor_optimizer.lr = (cfg.actor_learning_rate or cfg.learning_rate) * factor
-        if self._hand_grad:  # the gradients are written over the old ones: no zero_grad
-            critic_loss, q = critic_mse_backward(self.critic, obs, action, y, t["weights"], accumulate=False)
-            q = q[0]
-        else:
-            self.critic_optimizer.zero_grad()
-            q = self.critic.first(obs, action)
-            critic_loss = ((q - y).square() * t["weights"]).mean()
-            critic_loss.backward()
-        if not math.isinf(cfg.max_grad_norm):
-            self.critic_optimizer.clip_grad_norm_(cfg.max_grad_norm)
-        self.critic_optimizer.step()
-        if self._hand_grad:
-            actor_loss = dpg_actor_backward(self.actor, self.critic.critics[0], obs, accumulate=False)
-        else:
-            self.actor_optimizer.zero_grad()
-            actor_loss = -self.critic.first(obs, self.actor(obs)).mean()
-            actor_loss.backward()
-        if not math.isinf(cfg.max_grad_norm):
-            self.actor_optimizer.clip_grad_norm_(cfg.max_grad_norm)
-        self.actor_optimizer.step()
+        # the critic's and the actor's steps of single-process DDPG, the critic's importance-weighted
+        critic_loss, q = critic_step(self.critic, self.critic_optimizer, obs, action, y, t["weights"],
+                                     hand_grad=self._hand_grad, max_grad_norm=cfg.max_grad_norm)
+        q = q[0]
+        actor_loss = actor_step(self.actor, self.critic, self.actor_optimizer, obs, hand_grad=self._hand_grad,
+                                max_grad_norm=cfg.max_grad_norm)
         with torch.no_grad():  # Polyak averaging: one fused op per network
             self._actor_target_params.lerp_(self.actor_optimizer.params, cfg.tau)
             self._critic_target_params.lerp_(self.critic_optimizer.params, cfg.tau)
         self.num_updates += 1
-        self.meters.add("losses/critic_loss", critic_loss.detach(), 1)
-        self.meters.add("losses/actor_loss", actor_loss.detach(), 1)
-        self.meters.add("losses/q_values", q.detach().mean(), 1)
+        self.meters.add("losses/critic_loss", critic_loss, 1)
+        self.meters.add("losses/actor_loss", actor_loss, 1)
+        self.meters.add("losses/q_values", q.mean(), 1)
         if cfg.sync or cfg.backend == "local":
             self.losses.append(float(critic_loss))
         if self.num_updates % cfg.publish_interval == 0:
             self._publish()
-        return (q.detach() - y).abs().double().cpu().numpy()
+        return (q - y).abs().double().cpu().numpy()
 
     # ---- checkpoints ----
 

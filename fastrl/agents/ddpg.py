@@ -40,7 +40,7 @@ from fastrl.nets import Actor, Critics
 from fastrl.optim import FlatAdam, flatten_parameters
 from fastrl.replay import ReplayBuffer
 
-__all__ = ["DDPGConfig", "DDPG", "PRESETS"]
+__all__ = ["DDPGConfig", "DDPG", "PRESETS", "actor_step", "critic_step"]
 
 # rl-zoo's tuned settings for SB3's DDPG (and TD3: they are the same on these tasks), SB3's defaults elsewhere.
 _ZOO_PENDULUM = dict(total_steps=20_000, gamma=0.98, buffer_size=200_000, learning_starts=10_000,
@@ -151,6 +151,45 @@ class DDPGConfig(AgentConfig):
         require_real(self, "actor_final_init", 0, low_open=True, optional=True)
         require_real(self, "critic_final_init", 0, low_open=True, optional=True)
         require_real(self, "max_grad_norm", 0, low_open=True)
+
+
+def critic_step(critics: Critics, optimizer: FlatAdam, obs: torch.Tensor, action: torch.Tensor, y: torch.Tensor,
+                weights: torch.Tensor | None = None, *, hand_grad: bool, max_grad_norm: float,
+                forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One Adam step of the critics on ``sum_k mean_i w_i (Q_k(s_i, a_i) - y_i)**2`` (``w`` = 1 without
+    ``weights``), with the gradient by hand (:func:`fastrl.losses.critic_mse_backward`) or by autograd through
+    ``forward`` (default: the critics), clipped to ``max_grad_norm`` (inf: not clipped). Returns the loss and
+    the ``(n_critics, B)`` Q-values, detached. Shared by DDPG, TD3 and Ape-X DDPG."""
+    if hand_grad:  # the gradients are written over the old ones: no zero_grad
+        loss, q = critic_mse_backward(critics, obs, action, y, weights, accumulate=False)
+    else:
+        optimizer.zero_grad()
+        q = (critics if forward is None else forward)(obs, action)      # (n_critics, B)
+        squares = (q - y).square() if weights is None else (q - y).square() * weights
+        loss = squares.mean(dim=1).sum()                                 # each critic's loss, summed
+        loss.backward()
+    if not math.isinf(max_grad_norm):
+        optimizer.clip_grad_norm_(max_grad_norm)
+    optimizer.step()
+    return loss.detach(), q.detach()
+
+
+def actor_step(actor: Actor, critics: Critics, optimizer: FlatAdam, obs: torch.Tensor, *, hand_grad: bool,
+               max_grad_norm: float, forward: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """One Adam step of the actor on the deterministic policy gradient through the first critic,
+    ``-mean Q_1(s, mu(s))``, for the actor's parameters only (on the autograd path, through ``forward``, default
+    the actor, the critics collect gradients too, zeroed before their next step). Returns the loss, detached."""
+    if hand_grad:
+        loss = dpg_actor_backward(actor, critics.critics[0], obs, accumulate=False)
+    else:
+        optimizer.zero_grad()
+        loss = -critics.first(obs, (actor if forward is None else forward)(obs)).mean()
+        loss.backward()
+    if not math.isinf(max_grad_norm):
+        optimizer.clip_grad_norm_(max_grad_norm)
+    optimizer.step()
+    return loss.detach()
 
 
 class DDPG(AgentBase):
@@ -286,33 +325,16 @@ class DDPG(AgentBase):
             # min over critics: DDPG has one; TD3's clipped double Q takes the smaller of two.
             q_next = self.critic_target.min_value(next_obs, self._next_action(next_obs))
             y = reward + discount * q_next
-        if self._hand_grad:  # the gradients are written over the old ones: no zero_grad
-            critic_loss, q = critic_mse_backward(self.critic, obs, action, y, accumulate=False)
-        else:
-            self.critic_optimizer.zero_grad()
-            q = self._q(obs, action)                              # (n_critics, B)
-            critic_loss = (q - y).square().mean(dim=1).sum()      # each critic's MSE, summed
-            critic_loss.backward()
-        if not math.isinf(cfg.max_grad_norm):
-            self.critic_optimizer.clip_grad_norm_(cfg.max_grad_norm)
-        self.critic_optimizer.step()
+        critic_loss, q = critic_step(self.critic, self.critic_optimizer, obs, action, y, hand_grad=self._hand_grad,
+                                     max_grad_norm=cfg.max_grad_norm, forward=self._q)
         self.num_updates += 1
-        self.meters.add("losses/critic_loss", critic_loss.detach(), 1)
-        self.meters.add("losses/q_values", q[0].detach().mean(), 1)
+        self.meters.add("losses/critic_loss", critic_loss, 1)
+        self.meters.add("losses/q_values", q[0].mean(), 1)
         if not self._actor_due():
             return
-        # Deterministic policy gradient through the first critic: -mean Q_1(s, mu(s)), the actor's parameters
-        # only (on the autograd path the critic's collect gradients too, zeroed before the critic's next step).
-        if self._hand_grad:
-            actor_loss = dpg_actor_backward(self.actor, self.critic.critics[0], obs, accumulate=False)
-        else:
-            self.actor_optimizer.zero_grad()
-            actor_loss = -self.critic.first(obs, self._mu(obs)).mean()
-            actor_loss.backward()
-        if not math.isinf(cfg.max_grad_norm):
-            self.actor_optimizer.clip_grad_norm_(cfg.max_grad_norm)
-        self.actor_optimizer.step()
-        self.meters.add("losses/actor_loss", actor_loss.detach(), 1)
+        actor_loss = actor_step(self.actor, self.critic, self.actor_optimizer, obs, hand_grad=self._hand_grad,
+                                max_grad_norm=cfg.max_grad_norm, forward=self._mu)
+        self.meters.add("losses/actor_loss", actor_loss, 1)
         with torch.no_grad():  # Polyak averaging: one fused op per network
             self._actor_target_params.lerp_(self.actor_optimizer.params, cfg.tau)
             self._critic_target_params.lerp_(self.critic_optimizer.params, cfg.tau)
