@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from abc import ABC, abstractmethod
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -194,7 +195,7 @@ def batch_tensors(batch: dict[str, np.ndarray], device: torch.device) -> dict[st
     return out
 
 
-class ApeXAgent(AgentBase):
+class ApeXAgent(AgentBase, ABC):
     """The layer every Ape-X learner shares: it starts the actors and shards (on Ray, or in this process),
     runs the synchronous or asynchronous training loop with the rate limits, restores dead shards, publishes
     weights and checkpoints the learner with the shards. ``train`` / ``act`` / ``evaluate`` / ``save`` /
@@ -257,37 +258,37 @@ class ApeXAgent(AgentBase):
 
     # ---- what a learner defines ----
 
+    @abstractmethod
     def _actor_class(self) -> type:
         """The actors' class (imported when called: :mod:`fastrl.distributed` imports the agents' runner)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _check_env(self, action_space: Any) -> None:
         """Refuses an env the learner cannot serve (``ValueError``); sets ``action_shape`` / ``action_dtype``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _build_learner(self) -> None:
         """Builds the networks, optimizers and ``meters`` (torch is seeded with ``config.seed`` before)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _actor_kwargs(self, i: int) -> dict[str, Any]:
         """Actor ``i``'s arguments beyond :class:`fastrl.distributed.ApeXActorBase`'s (exploration, network shape)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _weights(self) -> np.ndarray:
         """The flat parameters the actors load (a copy, on the CPU)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _learn(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         """One gradient step on a shard's batch; returns the new priorities ``(B,)`` float64."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _learner_state(self) -> dict[str, Any]:
         """Networks and optimizers, for :meth:`state_dict`."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _load_learner_state(self, state: dict[str, Any]) -> None:
         """Restores the optimizers from :meth:`_learner_state`'s output (``load_networks`` does the networks)."""
-        raise NotImplementedError
 
     # ---- workers ----
 

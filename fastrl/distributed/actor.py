@@ -6,6 +6,7 @@ priorities with a copy of the critic."""
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections import deque
 from typing import Any
 
@@ -82,7 +83,7 @@ class NStepAssembler:
         return out
 
 
-class ApeXActorBase:
+class ApeXActorBase(ABC):
     """What every Ape-X actor does: ``num_envs`` envs of ``env_id``, n-step assembly, and pushes of about
     ``push_size`` transitions with their initial priorities to the shards (round robin). A subclass builds its
     policy copy and lists its flat parameter buffers in the learner's layout (``_flats``: the learner publishes
@@ -140,13 +141,13 @@ class ApeXActorBase:
 
     # ---- what a subclass defines ----
 
+    @abstractmethod
     def _act(self, obs: np.ndarray) -> np.ndarray:
         """Exploratory actions of the envs for observations ``(num_envs, *obs_shape)``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _priorities(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         """Initial priorities ``(B,)``: the absolute TD errors of the batch's transitions under the actor's copy."""
-        raise NotImplementedError
 
     # ---- the loop ----
 
